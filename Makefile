@@ -1,0 +1,41 @@
+# Two commands set everything up: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+TSTAMP := $(VENV)/.installed-test
+
+.PHONY: demo test test-slow lint bench docs train clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(TSTAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/bayesdiff demo --out demo-output
+
+test: $(TSTAMP)
+	$(PY) -m pytest -q
+
+test-slow: $(TSTAMP)
+	$(PY) -m pytest -q -m slow
+
+lint: $(TSTAMP)
+	$(VENV)/bin/ruff check bayesdiff tests benchmarks examples
+	$(VENV)/bin/ruff format --check bayesdiff tests benchmarks examples
+
+bench: $(STAMP)
+	$(PY) benchmarks/likelihood.py
+	$(PY) benchmarks/posterior.py
+
+docs: $(STAMP)
+	$(PY) -m doctest -o ELLIPSIS docs/*.md
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache

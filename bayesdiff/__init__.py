@@ -1,0 +1,37 @@
+"""bayesdiff: Bayesian inference for single-particle trajectories with anomalous diffusion.
+
+The public face: tracks and file formats, generative models, posterior
+sampling, model evidence and comparison, model checks, neural amortized
+inference and calibration studies. See ``docs/`` for the guides.
+"""
+
+from . import _config  # noqa: F401  (float64 and host devices, before JAX is used)
+from . import errors as errors
+from ._version import __version__ as __version__
+from . import models as models
+from .inference import diagnostics as diagnostics
+from .inference import model_check as model_check
+from .inference import sample as sample
+from .inference import sample_many as sample_many
+from .inference import segment as segment
+from .inference import summary as summary
+from .io import read_tracks as read_tracks
+from .io import write_tracks as write_tracks
+from .tracks import Track as Track
+from .tracks import TrackSet as TrackSet
+
+__all__ = [
+    "__version__",
+    "errors",
+    "Track",
+    "TrackSet",
+    "read_tracks",
+    "models",
+    "sample",
+    "sample_many",
+    "summary",
+    "diagnostics",
+    "model_check",
+    "segment",
+    "write_tracks",
+]

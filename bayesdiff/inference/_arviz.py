@@ -1,0 +1,230 @@
+"""Every ArviZ call of bayesdiff lives here.
+
+ArviZ 0.x (InferenceData) is what pip resolves on Python 3.11; ArviZ 1.x moves
+to DataTree. Keeping the construction of results, diagnostics, summaries, LOO
+and netCDF I/O in this one module means that move touches one file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import DiagnosticsWarning
+
+__all__ = [
+    "build_inference_data",
+    "diagnostics",
+    "warn_diagnostics",
+    "summary",
+    "loo",
+    "to_netcdf",
+    "from_netcdf",
+    "posterior_draws",
+]
+
+#: Thresholds of the always-on diagnostics.
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+def build_inference_data(
+    posterior: Mapping[str, np.ndarray],
+    *,
+    sample_stats: Mapping[str, np.ndarray] | None = None,
+    log_likelihood: Mapping[str, np.ndarray] | None = None,
+    observed_data: Mapping[str, np.ndarray] | None = None,
+    constant_data: Mapping[str, np.ndarray] | None = None,
+    coords: Mapping[str, Sequence] | None = None,
+    dims: Mapping[str, list[str]] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> az.InferenceData:
+    """Assemble an InferenceData; arrays in posterior/sample_stats/log_likelihood
+    have leading (chain, draw) axes."""
+    idata = az.from_dict(
+        posterior=dict(posterior),
+        sample_stats=dict(sample_stats or {}),
+        log_likelihood=dict(log_likelihood or {}),
+        observed_data=dict(observed_data or {}),
+        constant_data=dict(constant_data or {}),
+        coords=dict(coords or {}),
+        dims=dict(dims or {}),
+        attrs=_flat_attrs(attrs or {}),
+    )
+    for group in idata.groups():
+        idata[group].attrs.update(_flat_attrs(attrs or {}))
+    return idata
+
+
+def _flat_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """netCDF attributes must be str/number/list: encode the rest as JSON."""
+    import json
+
+    out = {}
+    for k, v in attrs.items():
+        if isinstance(v, (str, int, float, np.integer, np.floating)):
+            out[k] = v
+        else:
+            out[k] = json.dumps(v, default=str)
+    return out
+
+
+def _param_vars(idata: az.InferenceData) -> list[str]:
+    return [v for v in idata.posterior.data_vars if not v.endswith("_base")]
+
+
+def diagnostics(idata: az.InferenceData) -> pd.DataFrame:
+    """R-hat, bulk and tail ESS and divergences, one row per scalar parameter
+    (and per track when the posterior has a ``track`` dimension)."""
+    post = idata.posterior[_param_vars(idata)]
+    rhat = az.rhat(post)
+    ess_b = az.ess(post, method="bulk")
+    ess_t = az.ess(post, method="tail")
+    frames = []
+    for var in post.data_vars:
+        df = _to_df(xr.Dataset({"r_hat": rhat[var], "ess_bulk": ess_b[var], "ess_tail": ess_t[var]}))
+        df.insert(0, "parameter", _labels(var, df, post[var].dims))
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True)
+    div = idata.sample_stats.get("diverging") if "sample_stats" in idata.groups() else None
+    if div is not None:
+        d = div.sum(("chain", "draw"))
+        if "track" in d.dims:
+            out["divergences"] = out["track"].map(dict(zip(d["track"].values, d.values, strict=True)))
+        else:
+            out["divergences"] = int(d.values)
+    return out
+
+
+def _to_df(ds: xr.Dataset) -> pd.DataFrame:
+    if not ds.dims:
+        return pd.DataFrame({k: [ds[k].item()] for k in ds.data_vars})
+    return ds.to_dataframe().reset_index()
+
+
+def _labels(var: str, df: pd.DataFrame, dims: tuple[str, ...]) -> list[str]:
+    extra = [d for d in dims if d not in ("chain", "draw", "track")]
+    if not extra:
+        return [var] * len(df)
+    return [f"{var}[{','.join(str(r[d]) for d in extra)}]" for _, r in df.iterrows()]
+
+
+def warn_diagnostics(diag: pd.DataFrame, *, stacklevel: int = 3) -> list[str]:
+    """Warn (DiagnosticsWarning) naming each parameter/track that fails
+    R-hat <= 1.01, bulk/tail ESS >= 400 or has divergences. Returns the messages."""
+    msgs = []
+    has_track = "track" in diag.columns
+    for _, r in diag.iterrows():
+        where = f"{r['parameter']}" + (f" (track {r['track']})" if has_track else "")
+        bad = []
+        if not np.isfinite(r["r_hat"]) or r["r_hat"] > RHAT_MAX:
+            bad.append(f"R-hat {r['r_hat']:.3f} > {RHAT_MAX}")
+        if r["ess_bulk"] < ESS_MIN:
+            bad.append(f"bulk ESS {r['ess_bulk']:.0f} < {ESS_MIN}")
+        if r["ess_tail"] < ESS_MIN:
+            bad.append(f"tail ESS {r['ess_tail']:.0f} < {ESS_MIN}")
+        if bad:
+            msgs.append(f"{where}: " + ", ".join(bad))
+    if "divergences" in diag.columns:
+        key = ["track"] if has_track else []
+        div = diag.groupby(key)["divergences"].first() if key else diag["divergences"].iloc[:1]
+        for k, n in div.items():
+            if n > 0:
+                msgs.append(f"{int(n)} divergent transitions" + (f" (track {k})" if key else ""))
+    if msgs:
+        head = msgs[:10]
+        more = f" ... and {len(msgs) - 10} more" if len(msgs) > 10 else ""
+        warnings.warn(
+            "sampling diagnostics: " + "; ".join(head) + more, DiagnosticsWarning, stacklevel=stacklevel
+        )
+    return msgs
+
+
+def summary(idata: az.InferenceData, hdi_prob: float = 0.94) -> pd.DataFrame:
+    """Tidy table: one row per parameter (and track): mean, sd, HDI, R-hat, ESS."""
+    post = idata.posterior[_param_vars(idata)]
+    mean = post.mean(("chain", "draw"))
+    sd = post.std(("chain", "draw"))
+    hdi = az.hdi(post, hdi_prob=hdi_prob)
+    lo_name, hi_name = f"hdi_{(1 - hdi_prob) / 2:.1%}", f"hdi_{1 - (1 - hdi_prob) / 2:.1%}"
+    frames = []
+    for var in post.data_vars:
+        ds = xr.Dataset(
+            {
+                "mean": mean[var],
+                "sd": sd[var],
+                lo_name: hdi[var].sel(hdi="lower", drop=True),
+                hi_name: hdi[var].sel(hdi="higher", drop=True),
+            }
+        )
+        df = _to_df(ds)
+        dims = tuple(d for d in post[var].dims if d not in ("chain", "draw"))
+        df.insert(0, "parameter", _labels(var, df, dims))
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True)
+    diag = diagnostics(idata)
+    keys = ["parameter"] + (["track"] if "track" in out.columns else [])
+    out = out.merge(diag[keys + [c for c in diag.columns if c in ("r_hat", "ess_bulk", "ess_tail")]], on=keys)
+    drop = [c for c in out.columns if c not in keys + ["mean", "sd", lo_name, hi_name, "r_hat", "ess_bulk", "ess_tail"]]
+    out = out.drop(columns=drop)
+    if "track" in out.columns:
+        out = out[["track", *[c for c in out.columns if c != "track"]]]
+    return out
+
+
+def loo(idata: az.InferenceData, var_name: str | None = None) -> Any:
+    """PSIS-LOO (ArviZ ``az.loo``) with pointwise Pareto k."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return az.loo(idata, var_name=var_name, pointwise=True)
+
+
+def posterior_draws(idata: az.InferenceData, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Posterior arrays with (chain, draw) flattened into one leading axis."""
+    post = idata.posterior
+    out = {}
+    for n in names:
+        a = post[n].values
+        out[n] = a.reshape(-1, *a.shape[2:])
+    return out
+
+
+def to_netcdf(idata: az.InferenceData, path: str | os.PathLike) -> Path:
+    """Write atomically: a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        idata.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def from_netcdf(path: str | os.PathLike) -> az.InferenceData:
+    """Read an InferenceData written by :func:`to_netcdf`."""
+    return az.from_netcdf(str(path), engine="h5netcdf")
+
+
+def plot_trace(idata: az.InferenceData, var_names: Sequence[str] | None = None):
+    """ArviZ trace plot of the model parameters (returns the axes)."""
+    names = list(var_names or _param_vars(idata))
+    return az.plot_trace(idata, var_names=names, compact=True)
+
+
+def plot_posterior(idata: az.InferenceData, var_names: Sequence[str] | None = None, hdi_prob: float = 0.94):
+    """ArviZ posterior densities with HDI (returns the axes)."""
+    names = list(var_names or _param_vars(idata))
+    return az.plot_posterior(idata, var_names=names, hdi_prob=hdi_prob)
