@@ -75,19 +75,37 @@ def test_gradients_match_finite_differences(cls, noise, gaps):
             assert float(np.asarray(g[k])[idx]) == pytest.approx(float(fd), rel=1e-5, abs=1e-6)
 
 
-def test_fast_gradient_equals_autodiff():
-    from functools import partial
-
-    from bayesdiff._kernels.gaussian import forward_mode_vjp
+@pytest.mark.parametrize("gaps", [False, True])
+@pytest.mark.parametrize("pad", [0, 7])
+def test_fast_gradient_equals_autodiff(gaps, pad):
+    """The samplers' gradient (Gohberg-Semencul / forward mode) equals autodiff, padding included."""
     from bayesdiff.models.base import as_data
 
     m = bd.models.FBM(noise=True, drift=True)
     p = {k: jnp.asarray(v, jnp.float64) for k, v in _params(m).items()}
-    data, reg = as_data(m.simulate(0, p, n_steps=50, dt=0.1, dim=2)[0])
-    slow = jax.grad(lambda q: m.loglik_from_data(q, data, reg))(p)
-    fast = jax.grad(forward_mode_vjp(partial(m.loglik_from_data, regular=reg)))(p, data)
+    tr = m.simulate(0, p, n_steps=20, dt=0.1, dim=2, frames=GAPPED if gaps else None)[0]
+    data, reg = as_data(tr, pad_to=tr.n_steps + pad)
+    slow_v, slow = jax.value_and_grad(lambda q: m.loglik_from_data(q, data, reg))(p)
+    fast_v, fast = jax.value_and_grad(lambda q: m.fast_loglik(q, data, reg))(p)
+    assert float(fast_v) == pytest.approx(float(slow_v), rel=1e-12)
+    assert float(slow_v) == pytest.approx(float(m.log_likelihood(p, tr)), rel=1e-12)
     for k in p:
-        np.testing.assert_allclose(fast[k], slow[k], rtol=1e-10)
+        np.testing.assert_allclose(fast[k], slow[k], rtol=1e-8, atol=1e-10)
+
+
+def test_toeplitz_gradient_wrt_autocovariance():
+    """Gohberg-Semencul gradient in the raw autocovariance and data, against autodiff of Levinson."""
+    from bayesdiff._kernels.gaussian import levinson_pointwise, toeplitz_loglik
+
+    rng = np.random.default_rng(0)
+    n = 30
+    acov = jnp.asarray(np.r_[2.0, -0.6, 0.3, -0.1, np.zeros(n - 4)] + 0.0)
+    for L in (30, 17, 1):
+        x = jnp.asarray(np.where(np.arange(n)[:, None] < L, rng.standard_normal((n, 3)), 0.0))
+        ref = jax.grad(lambda a, x: jnp.sum(levinson_pointwise(a, x)[:L]), argnums=(0, 1))(acov, x)
+        got = jax.grad(toeplitz_loglik, argnums=(0, 1))(acov, x, jnp.asarray(L))
+        np.testing.assert_allclose(got[0], ref[0], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(got[1][:L], ref[1][:L], rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("cls", [bd.models.FBM, bd.models.Brownian])

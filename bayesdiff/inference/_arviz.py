@@ -30,6 +30,9 @@ __all__ = [
     "to_netcdf",
     "from_netcdf",
     "posterior_draws",
+    "ess_array",
+    "pareto_khat",
+    "loo_array",
 ]
 
 #: Thresholds of the always-on diagnostics.
@@ -186,6 +189,26 @@ def loo(idata: az.InferenceData, var_name: str | None = None) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return az.loo(idata, var_name=var_name, pointwise=True)
+
+
+def ess_array(x: np.ndarray) -> np.ndarray:
+    """Bulk ESS of each trailing variable of an array of shape (chain, draw, k) -> (k,)."""
+    x = np.asarray(x, dtype=float)
+    return np.array([float(az.ess(np.ascontiguousarray(x[..., i]), method="bulk")) for i in range(x.shape[-1])])
+
+
+def pareto_khat(log_weights: np.ndarray) -> float:
+    """Pareto k-hat of the upper tail of importance weights (PSIS, ``az.psislw``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, k = az.psislw(np.asarray(log_weights, dtype=float))
+    return float(np.asarray(k))
+
+
+def loo_array(log_lik: np.ndarray) -> Any:
+    """PSIS-LOO of a pointwise log-likelihood array of shape (chain, draw, n_obs)."""
+    idata = az.from_dict(log_likelihood={"obs": np.asarray(log_lik, dtype=float)})
+    return loo(idata, var_name="obs")
 
 
 def posterior_draws(idata: az.InferenceData, names: Sequence[str]) -> dict[str, np.ndarray]:

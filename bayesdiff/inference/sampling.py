@@ -273,10 +273,9 @@ def sample(
     k_init, k_run = jax.random.split(jax.random.PRNGKey(seed))
     z0 = jax.vmap(lambda k: _jitter(z0, k))(jax.random.split(k_init, chains))
     _check_finite_start(model_fn, (data,), z0, track)
-    z, stats = _mcmc(model_fn, (data,), z0, k_run, tune, draws, chains, progress, opts)
+    params, stats = _mcmc(model_fn, model, (data,), z0, k_run, tune, draws, chains, progress, opts)
     seconds = time.perf_counter() - t0
-    params = _constrain(model_fn, model, (data,), z, 0, lane_axis=None)  # (chain, draw, ...)
-    ll = _pointwise(model, data, regular, params, lane_axis=None)  # (chain, draw, n)
+    ll = np.asarray(_pointwiser(model, regular, lane_axis=None)(params, data))  # (chain, draw, n)
     return _finish(
         model, params, stats, 0, {"obs": ll}, ["step"], track_info=_track_info([track]),
         dims_extra=[], seed=seed, seconds=seconds, chains=chains, draws=draws, warn=warn,
@@ -355,6 +354,8 @@ def sample_many(
             runner = _get_runner(rkey, model_fn, 0, tune, seg, opts)
             first = jax.tree.map(lambda a: a[0], data_b)
             init = jax.jit(jax.vmap(_init_fn(model_fn, model, (first,), tracks.dim)))
+            constrain = _constrainer(model_fn, model, lane_axis=0)
+            pointwise = _pointwiser(model, regular, lane_axis=0)
             for start in range(0, len(batch.index), size):
                 sel = np.arange(start, start + size) % len(batch.index)  # pad the last chunk
                 n_real = min(size, len(batch.index) - start)
@@ -372,8 +373,9 @@ def sample_many(
                     _check_finite_start(model_fn, (first,), jax.tree.map(lambda a: a[:1], z0l),
                                         tracks[int(batch.index[0])])  # fmt: skip
                 z, stats = _run(runner, (data_l,), z0l, ks[:, 1], total, bar, n_real / math.ceil(total / seg))
-                params = _constrain(model_fn, model, (data_l,), z, tune, lane_axis=0)
-                ll = _pointwise(model, data_l, regular, params, lane_axis=0)  # (lanes, draw, L)
+                params = constrain({k: jnp.asarray(v[:, tune:]) for k, v in z.items()}, (data_l,))
+                params = {k: np.asarray(v) for k, v in params.items()}
+                ll = np.asarray(pointwise(params, data_l))  # (lanes, draw, L)
                 for name, a in params.items():
                     a = a.reshape(size, chains, *a.shape[1:])[:n_real]
                     if name not in results:
@@ -428,9 +430,8 @@ def _sample_pooled(model, tracks, draws, tune, chains, seed, progress, opts, war
     k_init, k_run = jax.random.split(jax.random.PRNGKey(seed))
     z0 = jax.vmap(lambda k: _jitter(z0, k))(jax.random.split(k_init, chains))
     _check_finite_start(model_fn, data_tuple, jax.tree.map(lambda a: a[:1], z0), tracks[0])
-    z, stats = _mcmc(model_fn, data_tuple, z0, k_run, tune, draws, chains, progress, opts)
+    params, stats = _mcmc(model_fn, model, data_tuple, z0, k_run, tune, draws, chains, progress, opts)
     seconds = time.perf_counter() - t0
-    params = _constrain(model_fn, model, data_tuple, z, 0, lane_axis=None)
     n, n_max = len(tracks), int(tracks.lengths.max()) - 1
     ll_all = np.full((chains, draws, n, n_max), np.nan)
     for (data, reg), b in zip(datas, batches, strict=True):
@@ -448,19 +449,20 @@ def _sample_pooled(model, tracks, draws, tune, chains, seed, progress, opts, war
 _EXTRA = ("diverging", "num_steps", "accept_prob", "adapt_state.step_size", "energy", "potential_energy")
 
 
-def _mcmc(model_fn, args, z0, key, tune, draws, chains, progress, opts):
+def _mcmc(model_fn, model, args, z0, key, tune, draws, chains, progress, opts):
     """NumPyro's MCMC for chains sharing one data set: parallel over the host
-    devices when there are enough, vectorized otherwise. Returns post-warm-up
-    unconstrained draws and sample stats, each with leading (chain, draw) axes."""
+    devices when there are enough, vectorized otherwise. Returns the model's
+    parameters (constrained) and sample stats, with leading (chain, draw) axes."""
     method = "parallel" if jax.local_device_count() >= chains else "vectorized"
     kernel = NUTS(model_fn, dense_mass=opts["dense_mass"], target_accept_prob=opts["target_accept"],
                   max_tree_depth=opts["max_tree_depth"])  # fmt: skip
     mcmc = MCMC(kernel, num_warmup=tune, num_samples=draws, num_chains=chains,
                 chain_method=method, progress_bar=progress)  # fmt: skip
     mcmc.run(key, *args, init_params=z0, extra_fields=_EXTRA)
-    z = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items() if k in z0}
+    samples = mcmc.get_samples(group_by_chain=True)  # constrained, with deterministic sites
+    params = {p: np.asarray(samples[p]) for p in model.param_names}
     extra = mcmc.get_extra_fields(group_by_chain=True)
-    return z, tuple(np.asarray(extra[k]) for k in _EXTRA)
+    return params, tuple(np.asarray(extra[k]) for k in _EXTRA)
 
 
 def _generic_pooled(model: Model, data: tuple[TrackData, ...], regular: tuple[bool, ...]) -> None:
@@ -499,22 +501,20 @@ def _post(stats: tuple, tune: int) -> tuple:
     return tuple(s[:, tune:] for s in stats)
 
 
-def _constrain(model_fn, model: Model, args, z: dict, tune: int, lane_axis) -> dict:
-    """Unconstrained traces (lanes, iters, ...) -> constrained model parameters (lanes, draws, ...)."""
-    z = {k: jnp.asarray(v[:, tune:]) for k, v in z.items()}
+def _constrainer(model_fn, model: Model, lane_axis) -> Callable:
+    """Jitted map: unconstrained traces (lanes, draws, ...) -> model parameters (lanes, draws, ...)."""
 
     def one(zz, a):
         out = constrain_fn(model_fn, a, {}, zz, return_deterministic=True)
         return {p: out[p] for p in model.param_names}
 
-    f = jax.jit(jax.vmap(jax.vmap(one, in_axes=(0, None)), in_axes=(0, lane_axis)))
-    return {k: np.asarray(v) for k, v in f(z, args).items()}
+    return jax.jit(jax.vmap(jax.vmap(one, in_axes=(0, None)), in_axes=(0, lane_axis)))
 
 
-def _pointwise(model: Model, data, regular: bool, params: dict, lane_axis) -> np.ndarray:
+def _pointwiser(model: Model, regular: bool, lane_axis) -> Callable:
+    """Jitted map: parameters (lanes, draws, ...) -> pointwise log-likelihoods (lanes, draws, n)."""
     f = jax.vmap(lambda p, d: model.pointwise_from_data(p, d, regular), in_axes=(0, None))
-    f = jax.jit(jax.vmap(f, in_axes=(0, lane_axis)))
-    return np.asarray(f({k: jnp.asarray(v) for k, v in params.items()}, data))
+    return jax.jit(jax.vmap(f, in_axes=(0, lane_axis)))
 
 
 def _pointwise_batch(model: Model, data, regular: bool, params: dict) -> np.ndarray:

@@ -18,6 +18,7 @@ from .._kernels.gaussian import (
     forward_mode_vjp,
     independent_pointwise,
     levinson_pointwise,
+    toeplitz_loglik,
 )
 from .base import Model, TrackData
 
@@ -105,22 +106,30 @@ class _IncrementModel(Model):
     def _alpha(self, params: Mapping) -> jax.Array:
         raise NotImplementedError
 
-    def pointwise_from_data(self, params: Mapping, data: TrackData, regular: bool) -> jax.Array:
-        alpha = self._alpha(params)
+    def _centered(self, params: Mapping, data: TrackData) -> jax.Array:
+        """Increments minus the drift, zero in padding, shape (n, dim)."""
         x = data.increments
         if self.drift:
             x = x - params["v"] * (data.lags * data.dt)[:, None]
-        x = jnp.where(data.mask[:, None], x, 0.0)
-        scale = params["D"] * _pow(data.dt, alpha)  # variance scale per frame
+        return jnp.where(data.mask[:, None], x, 0.0)
+
+    def _acov(self, params: Mapping, data: TrackData, n: int) -> jax.Array:
+        """Autocovariance of regular increments at lags 0..n-1."""
+        alpha = self._alpha(params)
+        acov = params["D"] * _pow(data.dt, alpha) * fgn_autocovariance(alpha, n)
+        if self.noise:
+            acov = acov + params["sigma"] ** 2 * _noise_band(n)
+        return acov
+
+    def pointwise_from_data(self, params: Mapping, data: TrackData, regular: bool) -> jax.Array:
+        x = self._centered(params, data)
         n = x.shape[0]
-        sigma2 = params["sigma"] ** 2 if self.noise else 0.0
+        alpha = self._alpha(params)
+        scale = params["D"] * _pow(data.dt, alpha)  # variance scale per frame
         if self._independent and not self.noise:
             pw = independent_pointwise(2.0 * scale * data.lags, x)
         elif regular:
-            acov = scale * fgn_autocovariance(alpha, n)
-            if self.noise:
-                acov = acov + sigma2 * _noise_band(n)
-            pw = levinson_pointwise(acov, x)
+            pw = levinson_pointwise(self._acov(params, data, n), x)
         else:
             times = jnp.concatenate([jnp.zeros(1), jnp.cumsum(data.lags)])
             cov = scale * increment_covariance(alpha, times)
@@ -129,16 +138,30 @@ class _IncrementModel(Model):
                 band = jnp.where(i[:, None] == i[None, :], 2.0, 0.0) - jnp.where(
                     jnp.abs(i[:, None] - i[None, :]) == 1, 1.0, 0.0
                 )
-                cov = cov + sigma2 * band
+                cov = cov + params["sigma"] ** 2 * band
             pw = dense_pointwise(cov, x)
         return jnp.where(data.mask, pw, 0.0)
 
     _independent: ClassVar[bool] = False
 
+    def fast_loglik(self, params: Mapping, data: TrackData, regular: bool) -> jax.Array:
+        """The log-likelihood with the cheapest exact gradient (reverse mode only).
+
+        Regular tracks: Durbin-Levinson value with the Gohberg-Semencul
+        gradient (:func:`~bayesdiff._kernels.gaussian.toeplitz_loglik`); gapped
+        tracks: forward-mode derivatives through the Cholesky factorization.
+        Used by the samplers; ``log_likelihood`` stays differentiable to any order.
+        """
+        if self._independent and not self.noise:
+            return self.loglik_from_data(params, data, regular)
+        if regular:
+            x = self._centered(params, data)
+            return toeplitz_loglik(self._acov(params, data, x.shape[0]), x, jnp.sum(data.mask))
+        return forward_mode_vjp(partial(self.loglik_from_data, regular=regular))(params, data)
+
     def numpyro_model(self, data: TrackData, regular: bool) -> None:
         params = self.sample_params(data.dim)
-        fast = forward_mode_vjp(partial(self.loglik_from_data, regular=regular))
-        numpyro.factor("loglik", fast(params, data))
+        numpyro.factor("loglik", self.fast_loglik(params, data, regular))
 
     def init_values(self, data: TrackData) -> dict[str, jax.Array]:
         m = data.mask[:, None]

@@ -1,0 +1,67 @@
+"""FBM log-likelihood speed: bayesdiff value + gradient vs SciPy's Toeplitz solve.
+
+Prints one table: for n = 100, 1000, 10000 increments of a 1-D FBM track, the
+time of bayesdiff's exact log-likelihood value + gradient (alpha, D; JAX, jit,
+Durbin-Levinson with forward-mode derivatives) and of the value alone, against
+``scipy.linalg.solve_toeplitz`` (Levinson in compiled code) computing only the
+quadratic form x^T C^-1 x -- a lower bound on any SciPy evaluation of the value,
+which would also need log det C. Run: ``python benchmarks/likelihood.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.linalg
+
+import bayesdiff as bd
+from bayesdiff.models.base import as_data
+from bayesdiff.models.fbm import fgn_autocovariance
+
+
+def best_of(f, repeat=5, number=None):
+    f()  # warm-up / compile
+    if number is None:
+        t0 = time.perf_counter()
+        f()
+        number = max(1, int(0.2 / max(time.perf_counter() - t0, 1e-6)))
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            f()
+        best = min(best, (time.perf_counter() - t0) / number)
+    return best
+
+
+def main() -> None:
+    model = bd.models.FBM()
+    params = {"alpha": jnp.asarray(0.7), "D": jnp.asarray(0.3)}
+    rows = []
+    for n in (100, 1000, 10000):
+        track = model.simulate(seed=n, params={"alpha": 0.7, "D": 0.3}, n_steps=n, dt=0.05)[0]
+        data, regular = as_data(track)
+        value = jax.jit(partial(model.loglik_from_data, regular=regular))
+        vg = jax.jit(jax.value_and_grad(partial(model.fast_loglik, regular=regular)))
+        t_vg = best_of(lambda vg=vg, data=data: jax.block_until_ready(vg(params, data)))
+        t_v = best_of(lambda value=value, data=data: jax.block_until_ready(value(params, data)))
+        acov = np.asarray(0.3 * 0.05**0.7 * fgn_autocovariance(0.7, n))
+        x = track.increments[:, 0]
+        t_sp = best_of(lambda acov=acov, x=x: x @ scipy.linalg.solve_toeplitz(acov, x))
+        # correctness: same quadratic form
+        ll = float(value(params, data))
+        rows.append((n, t_vg, t_v, t_sp, ll))
+    print("FBM log-likelihood, 1-D track, float64, CPU (best of 5)")
+    print(f"{'n':>6} | {'bayesdiff value+grad':>20} | {'bayesdiff value':>15} | {'SciPy solve_toeplitz (quad. form only)':>38} | ratio vg/SciPy")
+    print("-" * 104)
+    for n, t_vg, t_v, t_sp, _ in rows:
+        print(f"{n:>6} | {t_vg * 1e3:>17.3f} ms | {t_v * 1e3:>12.3f} ms | {t_sp * 1e3:>35.3f} ms | {t_vg / t_sp:>6.2f}")
+    print("\nTarget (issue 3): value+gradient no slower than SciPy's value alone at n >= 1000 (ratio <= 1).")
+
+
+if __name__ == "__main__":
+    main()

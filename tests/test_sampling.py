@@ -1,0 +1,155 @@
+"""NUTS posteriors: structure of the results, diagnostics, recovery, compilation counts."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import bayesdiff as bd
+from bayesdiff.errors import DiagnosticsWarning
+
+FAST = dict(draws=150, tune=150, progress=False)
+
+
+@pytest.fixture(scope="module")
+def fbm_track():
+    return bd.models.FBM().simulate(seed=3, params={"alpha": 0.5, "D": 0.2}, n_steps=150, dt=0.05, dim=2)[0]
+
+
+@pytest.fixture(scope="module")
+def fbm_idata(fbm_track):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DiagnosticsWarning)
+        return bd.sample(bd.models.FBM(), fbm_track, chains=4, seed=0, **FAST)
+
+
+def test_inference_data_groups_and_attrs(fbm_idata, fbm_track):
+    idata = fbm_idata
+    for g in ("posterior", "sample_stats", "log_likelihood", "observed_data", "constant_data"):
+        assert g in idata.groups()
+    assert set(idata.posterior.data_vars) == {"alpha", "D"}
+    assert idata.posterior.alpha.shape == (4, 150)
+    for s in ("diverging", "tree_depth", "n_steps", "step_size", "energy", "lp", "acceptance_rate"):
+        assert s in idata.sample_stats
+    assert idata.log_likelihood.obs.shape == (4, 150, fbm_track.n_steps)
+    assert idata.observed_data.increments.shape == (fbm_track.n_steps, 2)
+    assert idata.constant_data.dt.item() == 0.05
+    attrs = idata.posterior.attrs
+    assert attrs["model"] == "fbm" and attrs["seed"] == 0 and "bayesdiff_version" in attrs
+    assert "max_r_hat" in attrs and "divergences" in attrs
+
+
+def test_pointwise_loglik_sums_to_loglik(fbm_idata, fbm_track):
+    m = bd.models.FBM()
+    a, D = float(fbm_idata.posterior.alpha[0, 0]), float(fbm_idata.posterior.D[0, 0])
+    total = float(m.log_likelihood({"alpha": a, "D": D}, fbm_track))
+    assert float(fbm_idata.log_likelihood.obs[0, 0].sum()) == pytest.approx(total, rel=1e-10)
+
+
+def test_recovery_single_track(fbm_idata):
+    """The truth (alpha=0.5, D=0.2) lies within 4 posterior sd; R-hat is fine."""
+    post = fbm_idata.posterior
+    for name, truth in (("alpha", 0.5), ("D", 0.2)):
+        m, s = float(post[name].mean()), float(post[name].std())
+        assert abs(m - truth) < 4 * s
+    diag = bd.diagnostics(fbm_idata)
+    assert (diag.r_hat < 1.05).all()
+
+
+def test_summary_table(fbm_idata):
+    tab = bd.summary(fbm_idata)
+    assert list(tab.parameter) == ["D", "alpha"] or set(tab.parameter) == {"D", "alpha"}
+    for col in ("mean", "sd", "r_hat", "ess_bulk", "ess_tail"):
+        assert col in tab.columns
+    assert any(c.startswith("hdi_") for c in tab.columns)
+
+
+def test_same_seed_same_draws(fbm_track):
+    m = bd.models.Brownian()
+    kw = dict(draws=30, tune=30, chains=2, progress=False, warn=False)
+    a = bd.sample(m, fbm_track, seed=4, **kw)
+    b = bd.sample(m, fbm_track, seed=4, **kw)
+    np.testing.assert_array_equal(a.posterior.D.values, b.posterior.D.values)
+
+
+def test_diagnostics_warn_names_parameter(fbm_track):
+    with pytest.warns(DiagnosticsWarning, match="alpha|D"):
+        bd.sample(bd.models.FBM(), fbm_track, draws=20, tune=20, chains=2, progress=False)
+
+
+def test_negative_control_fbm_data_with_brownian(fbm_idata, fbm_track):
+    """Subdiffusive FBM data: Brownian's pointwise fit is worse (PSIS-LOO) than FBM's."""
+    from bayesdiff.inference import _arviz
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DiagnosticsWarning)
+        bm = bd.sample(bd.models.Brownian(), fbm_track, chains=2, seed=1, **FAST)
+    assert _arviz.loo(fbm_idata).elpd_loo > _arviz.loo(bm).elpd_loo + 5
+
+
+class _Counting(bd.models.FBM):
+    traces = 0
+
+    def pointwise_from_data(self, params, data, regular):
+        type(self).traces += 1
+        return super().pointwise_from_data(params, data, regular)
+
+
+def test_sample_many_compiles_once_per_bucket():
+    """Tracing count does not grow with the number of equal-length tracks."""
+    import dataclasses
+
+    m = dataclasses.replace(_Counting())
+    kw = dict(draws=20, tune=20, chains=2, progress=False, warn=False, chunk_size=4)
+    ts = m.simulate(0, {"alpha": 0.6, "D": 0.1}, n_steps=24, dt=0.1, n_tracks=16)
+    bd.sample_many(m, ts[:4], **kw)  # warm the compiled-sampler cache
+    _Counting.traces = 0
+    bd.sample_many(m, ts[:4], **kw)
+    small = _Counting.traces
+    _Counting.traces = 0
+    idata = bd.sample_many(m, ts, **kw)
+    assert _Counting.traces == small  # 4 chunks cost no more traces than 1
+    assert idata.posterior.alpha.dims == ("chain", "draw", "track")
+    assert list(idata.posterior.track.values) == list(range(16))
+
+
+def test_sample_many_ragged_and_recovery():
+    m = bd.models.Brownian(noise=True)
+    truth = {"D": 0.3, "sigma": 0.05}
+    ts = bd.TrackSet(
+        [m.simulate(s, truth, n_steps=n, dt=0.05, dim=2)[0] for s, n in enumerate([40, 60, 100, 25])]
+    )
+    ts = bd.TrackSet([bd.Track(t.positions, t.dt, id=f"t{i}") for i, t in enumerate(ts)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DiagnosticsWarning)
+        idata = bd.sample_many(m, ts, draws=150, tune=150, chains=2, progress=False)
+    assert list(idata.posterior.track.values) == ["t0", "t1", "t2", "t3"]
+    ll = idata.log_likelihood.obs
+    assert ll.shape[-1] == 100 and np.isnan(ll.sel(track="t3")[0, 0, 25:]).all()
+    assert np.isfinite(ll.sel(track="t3")[0, 0, :25]).all()
+    D = idata.posterior.D
+    z = (D.mean(("chain", "draw")) - 0.3) / D.std(("chain", "draw"))
+    assert (np.abs(z) < 4).all()
+    tab = bd.summary(idata)
+    assert set(tab.track) == {"t0", "t1", "t2", "t3"}
+
+
+def test_pooled_fit_shares_parameters():
+    m = bd.models.FBM()
+    ts = m.simulate(1, {"alpha": 0.7, "D": 0.5}, n_steps=30, dt=0.05, dim=2, n_tracks=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DiagnosticsWarning)
+        idata = bd.sample(m, ts, chains=2, **FAST)
+    assert idata.posterior.alpha.dims == ("chain", "draw")
+    assert abs(float(idata.posterior.alpha.mean()) - 0.7) < 4 * float(idata.posterior.alpha.std())
+    assert idata.log_likelihood.obs.dims[-2:] == ("track", "step")
+
+
+def test_bad_input_errors():
+    m = bd.models.FBM()
+    with pytest.raises(bd.errors.TrackTooShortError, match="'tiny'"):
+        bd.sample(m, bd.Track(np.zeros((2, 1)), dt=0.1, id="tiny"), progress=False)
+    with pytest.raises(TypeError):
+        bd.sample(m, np.zeros((10, 2)), progress=False)
+    with pytest.raises(bd.errors.ModelError):
+        bd.sample_many(m, bd.TrackSet([]), progress=False)
