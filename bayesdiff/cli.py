@@ -199,8 +199,8 @@ def _parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("demo", help="fit FBM and Brownian motion to the shipped example data")
     q.add_argument("--out", default="demo-output", help="output folder")
-    q.add_argument("--draws", type=int, default=500, help="draws (and warm-up) per chain")
-    q.add_argument("--n-sim", type=int, default=20, help="number of simulated tracks")
+    q.add_argument("--draws", type=int, default=300, help="draws (and warm-up) per chain")
+    q.add_argument("--n-sim", type=int, default=8, help="number of simulated tracks")
     q.add_argument("--min-points", type=int, default=10, help="shortest real track used")
     q.add_argument("--quiet", action="store_true", help="no progress bars")
     q.set_defaults(func=cmd_demo)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
@@ -331,6 +332,13 @@ def sample_many(
         raise TypeError(f"expected a TrackSet, got {type(tracks).__name__}")
     if len(tracks) == 0:
         raise ModelError("sample_many needs at least one track")
+    if len(set(map(repr, tracks.ids))) != len(tracks):
+        warnings.warn("track ids are not unique; results are indexed by position 0..n-1 instead",
+                      stacklevel=2)  # fmt: skip
+        tracks = TrackSet(
+            Track(t.positions, t.dt, t.frames, i, t.localization_error, t.source, t.rows)
+            for i, t in enumerate(tracks)
+        )
     _check_counts(draws, tune, chains)
     for t in tracks:
         t.require(model.min_points, f"the {model.name} model")
