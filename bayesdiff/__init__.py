@@ -9,7 +9,11 @@ from . import _config  # noqa: F401  (float64 and host devices, before JAX is us
 from . import errors as errors
 from ._version import __version__ as __version__
 from . import models as models
+from .inference import Evidence as Evidence
+from .inference import compare as compare
+from .inference import compare_many as compare_many
 from .inference import diagnostics as diagnostics
+from .inference import evidence as evidence
 from .inference import model_check as model_check
 from .inference import sample as sample
 from .inference import sample_many as sample_many
@@ -34,4 +38,8 @@ __all__ = [
     "model_check",
     "segment",
     "write_tracks",
+    "evidence",
+    "Evidence",
+    "compare",
+    "compare_many",
 ]

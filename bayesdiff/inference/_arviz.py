@@ -32,6 +32,7 @@ __all__ = [
     "posterior_draws",
     "ess_array",
     "pareto_khat",
+    "psis",
     "loo_array",
 ]
 
@@ -194,21 +195,31 @@ def loo(idata: az.InferenceData, var_name: str | None = None) -> Any:
 def ess_array(x: np.ndarray) -> np.ndarray:
     """Bulk ESS of each trailing variable of an array of shape (chain, draw, k) -> (k,)."""
     x = np.asarray(x, dtype=float)
-    return np.array([float(az.ess(np.ascontiguousarray(x[..., i]), method="bulk")) for i in range(x.shape[-1])])
+    cols = [np.ascontiguousarray(x[..., i]) for i in range(x.shape[-1])]
+    return np.array([float(az.ess(c, method="bulk")) for c in cols])
+
+
+def psis(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
+    """Pareto-smoothed, normalized log importance weights and the Pareto k-hat
+    of their upper tail (``az.psislw``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lw, k = az.psislw(np.asarray(log_weights, dtype=float))
+    return np.asarray(lw), float(np.asarray(k))
 
 
 def pareto_khat(log_weights: np.ndarray) -> float:
-    """Pareto k-hat of the upper tail of importance weights (PSIS, ``az.psislw``)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _, k = az.psislw(np.asarray(log_weights, dtype=float))
-    return float(np.asarray(k))
+    """Pareto k-hat of the upper tail of importance weights (PSIS)."""
+    return psis(log_weights)[1]
 
 
-def loo_array(log_lik: np.ndarray) -> Any:
-    """PSIS-LOO of a pointwise log-likelihood array of shape (chain, draw, n_obs)."""
+def loo_array(log_lik: np.ndarray, reff: float = 1.0) -> Any:
+    """PSIS-LOO of a pointwise log-likelihood array of shape (chain, draw, n_obs);
+    ``reff`` is the relative efficiency of the draws (1 for independent draws)."""
     idata = az.from_dict(log_likelihood={"obs": np.asarray(log_lik, dtype=float)})
-    return loo(idata, var_name="obs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return az.loo(idata, var_name="obs", pointwise=True, reff=float(reff))
 
 
 def posterior_draws(idata: az.InferenceData, names: Sequence[str]) -> dict[str, np.ndarray]:

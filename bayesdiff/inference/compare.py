@@ -1,0 +1,887 @@
+"""Model comparison: evidence, Bayes factors, posterior model probabilities and PSIS-LOO.
+
+:func:`compare` ranks models for one track (or a pooled TrackSet);
+:func:`compare_many` does it for every track of a TrackSet, restartably; the
+``bayesdiff compare`` command (:func:`compare_command`) wraps the latter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ..errors import InferenceError, ModelError
+from ..models.base import Model, as_data
+from ..tracks import Track, TrackSet
+from . import _arviz
+from .evidence import (
+    Evidence,
+    _bridge,
+    _model_key,
+    _quadrature_evidence,
+    _Target,
+    evidence,
+    importance_reliable,
+    quadrature_reason,
+)
+from .sampling import sample_many
+
+__all__ = [
+    "compare",
+    "compare_many",
+    "ManyComparison",
+    "models_from_spec",
+    "MODEL_NAMES",
+    "plot_comparison",
+    "add_compare_parser",
+    "compare_command",
+]
+
+#: Names understood by :func:`models_from_spec` (options may be combined and reordered).
+MODEL_NAMES = (
+    "bm",
+    "bm+drift",
+    "bm+noise",
+    "bm+drift+noise",
+    "fbm",
+    "fbm+drift",
+    "fbm+noise",
+    "fbm+drift+noise",
+    "langevin",
+    "langevin+drift",
+    "langevin+noise",
+    "levy",
+    "switch2",
+    "switch3",
+)
+
+#: Pareto k above which PSIS-LOO is flagged as unreliable.
+PARETO_K_MAX = 0.7
+
+_COLUMNS = [
+    "model",
+    "log_z",
+    "log_z_err",
+    "log10_z",
+    "delta_log_z",
+    "bayes_factor",
+    "log10_bayes_factor",
+    "probability",
+    "probability_sd",
+    "probability_lo",
+    "probability_hi",
+    "prior_probability",
+    "elpd_loo",
+    "elpd_loo_se",
+    "elpd_diff",
+    "elpd_diff_se",
+    "p_loo",
+    "pareto_k_max",
+    "loo_warning",
+    "method",
+    "n_likelihood_evals",
+    "seconds",
+    "chosen",
+]
+
+
+# =============================================================================
+# model names
+# =============================================================================
+def models_from_spec(spec: str | Sequence[str]) -> dict[str, Model]:
+    """Models from a comma-separated list of names.
+
+    Parameters
+    ----------
+    spec : str or list of str
+        E.g. ``"bm,fbm,fbm+noise,langevin,levy,switch2"``. A name is a base
+        (``bm`` or ``brownian``, ``fbm``, ``langevin``, ``levy``, ``switchK``
+        for K = 1..6 states) followed by options ``+drift`` and/or ``+noise``.
+
+    Returns
+    -------
+    dict
+        Name (as given) -> model with default priors, in the order given.
+
+    Examples
+    --------
+    >>> from bayesdiff.inference.compare import models_from_spec
+    >>> list(models_from_spec("bm,fbm+noise"))
+    ['bm', 'fbm+noise']
+    """
+    from .. import models as M
+
+    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    if not names:
+        raise ModelError("no model names given")
+    out: dict[str, Model] = {}
+    for name in names:
+        base, *opts = name.lower().split("+")
+        bad = [o for o in opts if o not in ("drift", "noise")]
+        if bad or len(set(opts)) != len(opts):
+            raise ModelError(f"model {name!r}: options must be 'drift' and/or 'noise', got {opts}")
+        kw = {o: True for o in opts}
+        if base in ("bm", "brownian"):
+            model: Model = M.Brownian(**kw)
+        elif base == "fbm":
+            model = M.FBM(**kw)
+        elif base in ("langevin", "ou"):
+            model = M.Langevin(**kw)
+        elif base in ("levy", "levywalk"):
+            if opts:
+                raise ModelError(f"model {name!r}: the Lévy walk takes no options")
+            model = M.LevyWalk()
+        elif re.fullmatch(r"switch(ing)?[1-6]", base):
+            model = M.Switching(n_states=int(base[-1]), **kw)
+        else:
+            raise ModelError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
+        if name in out:
+            raise ModelError(f"model {name!r} given twice")
+        out[name] = model
+    return out
+
+
+def _as_dict(models: Mapping[str, Model] | Sequence[Model] | str) -> dict[str, Model]:
+    if isinstance(models, str):
+        return models_from_spec(models)
+    if isinstance(models, Mapping):
+        out = dict(models)
+    else:
+        out = {}
+        for m in models:
+            if m.name in out:
+                raise ModelError(
+                    f"two models are named {m.name!r}; pass a dict with distinct names"
+                )
+            out[m.name] = m
+    if not out:
+        raise ModelError("no models to compare")
+    for k, m in out.items():
+        if not isinstance(m, Model):
+            raise TypeError(f"model {k!r} is a {type(m).__name__}, not a bayesdiff model")
+    return out
+
+
+def _method_for(
+    method: str | Mapping[str, str], name: str, model: Model, tracks: Sequence[Track]
+) -> str:
+    """The method for a model: "auto" becomes "quadrature" where it applies."""
+    m = method.get(name, "auto") if isinstance(method, Mapping) else method
+    if m == "auto" and quadrature_reason(model, tracks) is None:
+        return "quadrature"
+    return m
+
+
+def _log_priors(names: Sequence[str], model_priors: Mapping[str, float] | None) -> np.ndarray:
+    if model_priors is None:
+        return np.full(len(names), -math.log(len(names)))
+    unknown = set(model_priors) - set(names)
+    if unknown:
+        raise ModelError(f"model_priors name unknown models {sorted(unknown)}")
+    w = np.array([float(model_priors.get(n, 0.0)) for n in names])
+    if np.any(w < 0) or not np.any(w > 0):
+        raise ModelError("model_priors must be >= 0 with a positive sum")
+    with np.errstate(divide="ignore"):
+        return np.log(w / w.sum())
+
+
+# =============================================================================
+# pointwise log-likelihood and LOO
+# =============================================================================
+_PW_CACHE: dict = {}
+
+
+def _pointwise_fn(model: Model, regular: bool):
+    key = (type(model).__qualname__, _model_key(model), regular)
+    if key not in _PW_CACHE:
+        if len(_PW_CACHE) > 64:
+            _PW_CACHE.clear()
+        _PW_CACHE[key] = jax.jit(
+            jax.vmap(lambda p, d: model.pointwise_from_data(p, d, regular), in_axes=(0, None))
+        )
+    return _PW_CACHE[key]
+
+
+def _pointwise(
+    model: Model,
+    tracks: Sequence[Track],
+    draws: Mapping[str, np.ndarray],
+    pad_to: int | None = None,
+    chunk: int = 1000,
+) -> np.ndarray:
+    """Pointwise log-likelihood of every increment of ``tracks`` (concatenated)
+    at posterior draws (chain, draw, ...) -> array (chain, draw, n_obs)."""
+    c, d = next(iter(draws.values())).shape[:2]
+    flat = {
+        k: np.asarray(v).reshape(c * d, *v.shape[2:])
+        for k, v in draws.items()
+        if k in model.param_names
+    }
+    cols = []
+    for t in tracks:
+        data, regular = as_data(t, pad_to=pad_to)
+        f = _pointwise_fn(model, bool(regular))
+        parts = []
+        for i in range(0, c * d, chunk):
+            block = {k: v[i : i + chunk] for k, v in flat.items()}
+            k = len(next(iter(block.values())))
+            if k < chunk and c * d > chunk:
+                block = {
+                    kk: np.concatenate([v, np.repeat(v[-1:], chunk - k, 0)])
+                    for kk, v in block.items()
+                }
+            parts.append(np.asarray(f({kk: jnp.asarray(v) for kk, v in block.items()}, data))[:k])
+        cols.append(np.concatenate(parts)[:, : t.n_steps])
+    return np.concatenate(cols, axis=1).reshape(c, d, -1)
+
+
+def _reff(draws: Mapping[str, np.ndarray]) -> float:
+    """Relative efficiency of (chain, draw, ...) draws: mean bulk ESS / number of draws."""
+    c, d = next(iter(draws.values())).shape[:2]
+    if c == 1:
+        return 1.0  # independent draws (resampled from the quadrature grid)
+    cols = np.concatenate([np.asarray(v).reshape(c, d, -1) for v in draws.values()], axis=2)
+    return float(np.clip(np.nanmean(_arviz.ess_array(cols)) / (c * d), 0.01, 1.0))
+
+
+def _loo(log_lik: np.ndarray, reff: float = 1.0) -> dict[str, Any]:
+    """PSIS-LOO summary of a (chain, draw, n_obs) log-likelihood array."""
+    res = _arviz.loo_array(log_lik, reff)
+    k = np.asarray(res.pareto_k)
+    return {
+        "elpd_loo": float(res.elpd_loo),
+        "elpd_loo_se": float(res.se),
+        "p_loo": float(res.p_loo),
+        "pareto_k_max": float(np.max(k)),
+        "loo_warning": bool(np.any(k > PARETO_K_MAX)),
+        "loo_i": np.asarray(res.loo_i),
+    }
+
+
+# =============================================================================
+# the table
+# =============================================================================
+def _table(
+    names: Sequence[str],
+    evs: Sequence[Evidence],
+    loos: Sequence[dict | None],
+    log_prior: np.ndarray,
+    seed: int,
+    n_sim: int,
+) -> pd.DataFrame:
+    log_z = np.array([e.log_z for e in evs])
+    err = np.array([e.log_z_err for e in evs])
+    lw = log_z + log_prior
+    best = int(np.argmax(np.where(np.isfinite(lw), lw, -np.inf)))
+    lp = lw - float(_logsumexp(lw))
+    # uncertainty of the probabilities: log Z_i ~ N(log_z_i, err_i^2) independently
+    rng = np.random.default_rng(seed)
+    sims = log_z[None, :] + rng.standard_normal((n_sim, len(names))) * np.nan_to_num(err)[None, :]
+    slw = sims + log_prior[None, :]
+    sp = np.exp(slw - _logsumexp(slw, axis=1)[:, None])
+    ref = log_z[best]
+    rows = []
+    for i, (n, e) in enumerate(zip(names, evs, strict=True)):
+        row = {
+            "model": n,
+            "log_z": e.log_z,
+            "log_z_err": e.log_z_err,
+            "log10_z": e.log10_z,
+            "delta_log_z": e.log_z - ref,
+            "bayes_factor": math.exp(min(e.log_z - ref, 700.0)),
+            "log10_bayes_factor": (e.log_z - ref) / math.log(10.0),
+            "probability": float(np.exp(lp[i])),
+            "probability_sd": float(np.std(sp[:, i])),
+            "probability_lo": float(np.quantile(sp[:, i], 0.025)),
+            "probability_hi": float(np.quantile(sp[:, i], 0.975)),
+            "prior_probability": float(np.exp(log_prior[i])),
+            "method": e.method,
+            "n_likelihood_evals": e.n_likelihood_evals,
+            "seconds": e.seconds,
+            "chosen": i == best,
+        }
+        lo = loos[i]
+        if lo is not None:
+            row.update(
+                {
+                    k: lo[k]
+                    for k in ("elpd_loo", "elpd_loo_se", "p_loo", "pareto_k_max", "loo_warning")
+                }
+            )
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    # LOO differences against the model with the best elpd (pointwise, same observations)
+    have = [i for i, lo in enumerate(loos) if lo is not None]
+    if have:
+        j = max(have, key=lambda i: loos[i]["elpd_loo"])
+        diff, dse = [], []
+        for i in range(len(names)):
+            if loos[i] is None:
+                diff.append(np.nan)
+                dse.append(np.nan)
+                continue
+            d = loos[i]["loo_i"] - loos[j]["loo_i"]
+            diff.append(float(d.sum()))
+            dse.append(float(math.sqrt(d.size * np.var(d))) if i != j else 0.0)
+        df["elpd_diff"], df["elpd_diff_se"] = diff, dse
+    df = df.reindex(columns=_COLUMNS)
+    df = df.sort_values("log_z", ascending=False, kind="stable").reset_index(drop=True)
+    df.attrs["chosen"] = names[best]
+    return df
+
+
+def _logsumexp(a: np.ndarray, axis: int | None = None):
+    a = np.asarray(a, float)
+    m = np.max(np.where(np.isfinite(a), a, -np.inf), axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    return out.item() if axis is None else np.squeeze(out, axis=axis)
+
+
+# =============================================================================
+# one track
+# =============================================================================
+def compare(
+    models: Mapping[str, Model] | Sequence[Model] | str,
+    track: Track | TrackSet,
+    *,
+    method: str | Mapping[str, str] = "auto",
+    model_priors: Mapping[str, float] | None = None,
+    seed: int = 0,
+    loo: bool = True,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    n_sim: int = 4000,
+    progress: bool = True,
+    evidence_kw: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Rank models for one track (or a pooled TrackSet) by their evidence.
+
+    Parameters
+    ----------
+    models : dict of name -> Model, list of models, or a spec string
+        E.g. ``{"bm": bd.models.Brownian(), "fbm": bd.models.FBM()}`` or
+        ``"bm,fbm,fbm+noise"`` (see :func:`models_from_spec`).
+    track : Track or TrackSet
+        One track; a TrackSet is compared as one pooled data set (the models'
+        parameters shared by all its tracks). For one comparison per track use
+        :func:`compare_many`.
+    method : str or dict of name -> str
+        Evidence method per model (see :func:`bayesdiff.evidence`); "auto"
+        uses quadrature where it applies and bridge sampling elsewhere.
+    model_priors : dict of name -> float, optional
+        Prior model probabilities (normalized here); uniform by default.
+    seed : int
+        Random seed (NUTS, proposals, the probability uncertainty).
+    loo : bool
+        Also compute PSIS-LOO (ArviZ) from posterior draws: NUTS draws for the
+        sampled models, draws resampled from the quadrature grid otherwise.
+    draws, tune, chains : int
+        NUTS settings where bridge sampling runs.
+    n_sim : int
+        Simulations for the uncertainty of the probabilities.
+    progress : bool
+        Show a progress bar over models.
+    evidence_kw : dict, optional
+        Further keyword arguments of :func:`bayesdiff.evidence` (e.g. ``tol``,
+        ``n_draws``, ``target_accept``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model, sorted by ``log_z`` (best first), with columns
+
+        * ``log_z``, ``log_z_err``, ``log10_z`` -- the evidence and its error;
+        * ``delta_log_z``, ``bayes_factor``, ``log10_bayes_factor`` -- against
+          the best model (so the best has 0 and 1);
+        * ``probability`` -- posterior model probability
+          ``p_i Z_i / sum_j p_j Z_j``; ``probability_sd``, ``probability_lo``,
+          ``probability_hi`` -- its standard deviation and 95 % interval when
+          each ``log Z`` varies within its error (normal, simulated);
+          ``prior_probability``;
+        * ``elpd_loo``, ``elpd_loo_se``, ``p_loo`` -- PSIS-LOO expected log
+          predictive density; ``elpd_diff``, ``elpd_diff_se`` -- against the
+          model with the best ``elpd_loo`` (pointwise differences);
+          ``pareto_k_max`` and ``loo_warning`` (any Pareto k > 0.7: LOO unreliable);
+        * ``method``, ``n_likelihood_evals``, ``seconds``;
+        * ``chosen`` -- True for the model with the highest posterior probability.
+
+        ``df.attrs["chosen"]`` holds the chosen model's name.
+
+    Notes
+    -----
+    The Bayes factor answers "which model explains this track better, priors
+    included"; LOO answers "which model predicts held-out increments better".
+    They usually agree; when they do not, the evidence is often penalizing a
+    wide prior (see ``docs/evidence.md``). LOO's pointwise terms are the
+    one-step-ahead predictive densities of the increments, so "leave one out"
+    is leave-one-increment-out given the others' past.
+
+    Examples
+    --------
+    >>> import bayesdiff as bd
+    >>> track = bd.models.FBM().simulate(seed=0, params={"alpha": 0.5, "D": 0.1},
+    ...                                  n_steps=100, dt=0.05)[0]
+    >>> table = bd.compare("bm,fbm", track, progress=False)  # doctest: +SKIP
+    >>> table.attrs["chosen"]  # doctest: +SKIP
+    'fbm'
+    """
+    models = _as_dict(models)
+    if not isinstance(track, (Track, TrackSet)):
+        raise TypeError(f"expected a Track or TrackSet, got {type(track).__name__}")
+    names = list(models)
+    log_prior = _log_priors(names, model_priors)
+    tracks = [track] if isinstance(track, Track) else list(track)
+    evs, loos = [], []
+    bar = tqdm(names, desc="compare", unit="model", disable=not progress)
+    for name in bar:
+        bar.set_postfix_str(name)
+        m = models[name]
+        meth = _method_for(method, name, m, tracks)
+        ev = evidence(
+            m,
+            track,
+            method=meth,
+            seed=seed,
+            keep_draws=loo,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            **dict(evidence_kw or {}),
+        )
+        evs.append(ev)
+        lo = None
+        if loo:
+            if ev.draws is None:
+                warnings.warn(
+                    f"{name}: no posterior draws from method {ev.method!r}; LOO left out",
+                    stacklevel=2,
+                )
+            else:
+                lo = _loo(_pointwise(m, tracks, ev.draws), _reff(ev.draws))
+        loos.append(lo)
+    df = _table(names, evs, loos, log_prior, seed, n_sim)
+    df.attrs["track"] = (
+        str(track.id) if isinstance(track, Track) else f"pooled ({len(track)} tracks)"
+    )
+    return df
+
+
+# =============================================================================
+# many tracks
+# =============================================================================
+class ManyComparison(NamedTuple):
+    """Result of :func:`compare_many`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per (track, model): ``track``, ``n_steps`` and the columns of
+        :func:`compare`.
+    summary : pandas.DataFrame
+        One row per model: ``wins`` (tracks where it is chosen), ``win_fraction``,
+        ``expected_wins`` (sum of its probabilities), ``mean_probability``,
+        ``confident_wins`` (probability > 0.95), ``mean_log_z``.
+    """
+
+    table: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def _safe(name: Any) -> str:
+    s = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._") or "track"
+    return s[:80]
+
+
+def _write_atomic(df: pd.DataFrame, path: Path) -> None:
+    from ..cli import _write_csv  # temporary file in the same folder, then rename
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_csv(df, path)
+
+
+def _pad_len(n: int) -> int:
+    return 1 << max(int(math.ceil(math.log2(max(n, 1)))), 0)
+
+
+def compare_many(
+    models: Mapping[str, Model] | Sequence[Model] | str,
+    tracks: TrackSet,
+    out: str | os.PathLike | None = None,
+    *,
+    method: str | Mapping[str, str] = "auto",
+    model_priors: Mapping[str, float] | None = None,
+    seed: int = 0,
+    loo: bool = True,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    chunk_size: int = 32,
+    n_sim: int = 2000,
+    progress: bool = True,
+    on_track: Callable[[Any, pd.DataFrame], None] | None = None,
+    evidence_kw: Mapping[str, Any] | None = None,
+) -> ManyComparison:
+    """Compare models on every track of a TrackSet (independently per track).
+
+    Parameters
+    ----------
+    models, method, model_priors, seed, loo, draws, tune, chains, n_sim
+        As in :func:`compare`.
+    tracks : TrackSet
+    out : folder, optional
+        Results folder. Each finished track's table is written at once
+        (atomically) to ``out/tracks/<id>.csv``; a rerun with the same ``out``
+        skips the tracks already there, so an interrupted run resumes without
+        redoing or losing tracks. At the end ``out/comparison.csv`` (all rows)
+        and ``out/summary.csv`` are written.
+    chunk_size : int
+        Tracks per batch: models that need NUTS are sampled for a whole batch
+        at once (:func:`bayesdiff.sample_many`, one compilation per track-length
+        bucket); quadrature reuses one compiled program for all tracks of a
+        length bucket.
+    progress : bool
+        Progress bar over tracks.
+    on_track : callable, optional
+        Called as ``on_track(track_id, table)`` after each track is done (and
+        written); exceptions it raises stop the run.
+    evidence_kw : dict, optional
+        Further keyword arguments of :func:`bayesdiff.evidence` (``tol``,
+        ``n_draws``...) for the models not bridge-sampled.
+
+    Returns
+    -------
+    ManyComparison
+        ``(table, summary)``.
+    """
+    models = _as_dict(models)
+    names = list(models)
+    if isinstance(tracks, Track):
+        tracks = TrackSet([tracks])
+    if not isinstance(tracks, TrackSet):
+        raise TypeError(f"expected a TrackSet, got {type(tracks).__name__}")
+    ids = [t.id for t in tracks]
+    if len({str(i) for i in ids}) != len(ids):
+        raise ModelError("compare_many needs distinct track ids")
+    log_prior = _log_priors(names, model_priors)
+    folder = Path(out) / "tracks" if out is not None else None
+    files = {str(i): folder / f"{_safe(i)}.csv" for i in ids} if folder is not None else {}
+    if folder is not None and len(set(files.values())) != len(files):
+        files = {str(i): folder / f"{k:06d}_{_safe(i)}.csv" for k, i in enumerate(ids)}
+    done: dict[str, pd.DataFrame] = {}
+    for tid, path in files.items():
+        if path.exists():
+            try:
+                df = pd.read_csv(path)
+            except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError):
+                continue
+            if set(names) <= set(df["model"]) and len(df) >= len(names):
+                done[tid] = df
+    todo = [i for i, t in enumerate(tracks) if str(t.id) not in done]
+    bar = tqdm(
+        total=len(tracks),
+        initial=len(tracks) - len(todo),
+        desc=f"compare {len(names)} models",
+        unit="track",
+        disable=not progress,
+    )
+    results: dict[str, pd.DataFrame] = dict(done)
+    # tracks of several lengths: pad to powers of two so compiled programs are shared
+    pad = len({t.n_steps for t in tracks}) > 1
+    with bar:
+        for c0 in range(0, len(todo), chunk_size):
+            chunk = [tracks[i] for i in todo[c0 : c0 + chunk_size]]
+            per_track = _compare_chunk(
+                models,
+                chunk,
+                method,
+                seed + c0,
+                loo,
+                draws,
+                tune,
+                chains,
+                dict(evidence_kw or {}),
+                pad,
+            )
+            for k, t in enumerate(chunk):
+                evs = [per_track[n][k][0] for n in names]
+                loos = [per_track[n][k][1] for n in names]
+                df = _table(names, evs, loos, log_prior, seed, n_sim)
+                df.insert(0, "track", str(t.id))
+                df.insert(1, "n_steps", t.n_steps)
+                tid = str(t.id)
+                if folder is not None:
+                    _write_atomic(df, files[tid])
+                results[tid] = df
+                bar.update(1)
+                if on_track is not None:
+                    on_track(t.id, df)
+    table = pd.concat([results[str(i)] for i in ids], ignore_index=True)
+    table["track"] = table["track"].astype(str)
+    summary = _summary(table, names)
+    if out is not None:
+        _write_atomic(table, Path(out) / "comparison.csv")
+        _write_atomic(summary, Path(out) / "summary.csv")
+    return ManyComparison(table, summary)
+
+
+def _compare_chunk(
+    models, chunk: list[Track], method, seed, loo, draws, tune, chains, ev_kw, pad: bool
+) -> dict:
+    """Evidence (and LOO) of every model for every track of a chunk.
+
+    Returns name -> list over tracks of (Evidence, loo dict or None)."""
+    out: dict[str, list] = {}
+
+    def pad_to(t: Track) -> int | None:
+        return _pad_len(t.n_steps) if pad else None
+
+    for name, m in models.items():
+        meths = [_method_for(method, name, m, [t]) for t in chunk]
+        res: list = [None] * len(chunk)
+        nuts_idx = [k for k, mm in enumerate(meths) if mm == "bridge"]
+        notes: dict[int, str] = {}
+        for k, mm in enumerate(meths):
+            if mm == "bridge":
+                continue
+            t = chunk[k]
+            if mm == "quadrature":
+                bucket = "pow2" if pad else "exact"
+                tol, n_draws = ev_kw.get("tol", 0.01), ev_kw.get("n_draws", 4000)
+                ev = _quadrature_evidence(m, [t], tol, loo, n_draws, seed + k, bucket)
+            elif (
+                mm == "auto"
+            ):  # importance sampling if its diagnostics pass, else NUTS + bridge below
+                ev = evidence(m, t, method="importance", seed=seed + k, keep_draws=loo, **ev_kw)
+                ok, why = importance_reliable(ev)
+                if not ok:
+                    nuts_idx.append(k)
+                    notes[k] = why + "; bridge sampling instead"
+                    continue
+                ev = dataclasses.replace(ev, details={**ev.details, "auto": why})
+            else:
+                ev = evidence(m, t, method=mm, seed=seed + k, keep_draws=loo, **ev_kw)
+            lo = None
+            if loo and ev.draws:
+                lo = _loo(_pointwise(m, [t], ev.draws, pad_to=pad_to(t)), _reff(ev.draws))
+            res[k] = (ev, lo)
+        if nuts_idx:
+            nuts_idx.sort()
+            sub = TrackSet([chunk[k] for k in nuts_idx])
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                idata = sample_many(
+                    m,
+                    sub,
+                    draws=draws,
+                    tune=tune,
+                    chains=chains,
+                    seed=seed,
+                    progress=False,
+                    warn=False,
+                    target_accept=0.95,
+                )
+            t_nuts = (time.perf_counter() - t0) / len(nuts_idx)
+            post = idata.posterior
+            steps = np.asarray(idata.sample_stats["n_steps"]).sum(axis=(0, 1))
+            ll_all = np.asarray(idata.log_likelihood["obs"])  # (chain, draw, track, step)
+            for j, k in enumerate(nuts_idx):
+                t = chunk[k]
+                t1 = time.perf_counter()
+                params = {p: np.asarray(post[p].values[:, :, j]) for p in m.param_names}
+                flat = {p: v.reshape(-1, *v.shape[2:]) for p, v in params.items()}
+                target = _Target(m, t, pad_to=pad_to(t))
+                theta = target.unconstrained(flat).reshape(chains, -1, target.size)
+                log_z, err, n_eval, details = _bridge(target, theta, seed + k)
+                details["divergences"] = int(
+                    np.asarray(idata.sample_stats["diverging"].values[:, :, j]).sum()
+                )
+                if k in notes:
+                    details["auto"] = notes[k]
+                ev = Evidence(
+                    float(log_z),
+                    float(err),
+                    "bridge",
+                    int(n_eval + steps[j]),
+                    t_nuts + time.perf_counter() - t1,
+                    m.name,
+                    details,
+                )
+                lo = _loo(ll_all[:, :, j, : t.n_steps], _reff(params)) if loo else None
+                res[k] = (ev, lo)
+        out[name] = res
+    return out
+
+
+def _summary(table: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    rows = []
+    n_tracks = table["track"].nunique()
+    for n in names:
+        sub = table[table["model"] == n]
+        rows.append(
+            {
+                "model": n,
+                "wins": int(sub["chosen"].astype(bool).sum()),
+                "win_fraction": float(sub["chosen"].astype(bool).sum() / max(n_tracks, 1)),
+                "expected_wins": float(sub["probability"].sum()),
+                "mean_probability": float(sub["probability"].mean()),
+                "confident_wins": int((sub["probability"] > 0.95).sum()),
+                "mean_log_z": float(sub["log_z"].mean()),
+                "n_tracks": int(len(sub)),
+            }
+        )
+    return (
+        pd.DataFrame(rows)
+        .sort_values("wins", ascending=False, kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+# =============================================================================
+# figure and command line
+# =============================================================================
+def plot_comparison(
+    table: pd.DataFrame, summary: pd.DataFrame | None = None, max_tracks: int = 200
+):
+    """Model probabilities per track (stacked bars) and how many tracks each model wins.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :attr:`ManyComparison.table` (a single-track :func:`compare` table works too).
+    summary : DataFrame, optional
+        :attr:`ManyComparison.summary` (computed from ``table`` if absent).
+    max_tracks : int
+        At most this many tracks are drawn (the first ones).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    if "track" not in table.columns:
+        table = table.assign(track=str(table.attrs.get("track", "track")))
+    names = list(dict.fromkeys(table["model"]))
+    if summary is None:
+        summary = _summary(table, names)
+    wide = table.pivot_table(index="track", columns="model", values="probability", sort=False)
+    wide = wide.reindex(columns=names).iloc[:max_tracks]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [3, 1]})
+    colors = plt.get_cmap("tab10")
+    bottom = np.zeros(len(wide))
+    x = np.arange(len(wide))
+    for i, n in enumerate(names):
+        v = np.nan_to_num(wide[n].to_numpy())
+        ax1.bar(x, v, bottom=bottom, width=1.0, color=colors(i % 10), label=n, linewidth=0)
+        bottom += v
+    ax1.set_xlim(-0.5, len(wide) - 0.5)
+    ax1.set_ylim(0, 1)
+    ax1.set_xlabel("track")
+    ax1.set_ylabel("posterior model probability")
+    if len(wide) <= 30:
+        ax1.set_xticks(x, [str(t) for t in wide.index], rotation=90, fontsize="small")
+    ax1.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    s = summary.set_index("model").reindex(names)
+    ax2.barh(np.arange(len(names)), s["wins"], color=[colors(i % 10) for i in range(len(names))])
+    ax2.set_yticks(np.arange(len(names)), names)
+    ax2.invert_yaxis()
+    ax2.set_xlabel("tracks won")
+    fig.tight_layout()
+    return fig
+
+
+def add_compare_parser(sub) -> None:
+    """Register ``bayesdiff compare`` on an argparse sub-parser collection."""
+    from ..cli import _add_read_opts
+
+    p = sub.add_parser(
+        "compare", help="evidence, Bayes factors and model probabilities for every track"
+    )
+    _add_read_opts(p)
+    p.add_argument(
+        "--models",
+        default="bm,fbm,fbm+noise,langevin,levy,switch2",
+        help=f"comma-separated model names (known: {', '.join(MODEL_NAMES)})",
+    )
+    p.add_argument(
+        "--out", required=True, help="output folder (resumes if it holds earlier results)"
+    )
+    p.add_argument(
+        "--method",
+        default="auto",
+        choices=["auto", "quadrature", "bridge", "importance", "laplace"],
+    )
+    p.add_argument("--pooled", action="store_true", help="one comparison for all tracks together")
+    p.add_argument("--no-loo", action="store_true", help="skip PSIS-LOO")
+    p.add_argument("--draws", type=int, default=1000, help="NUTS draws per chain (bridge sampling)")
+    p.add_argument("--tune", type=int, default=1000, help="NUTS warm-up per chain")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-points", type=int, default=3, help="skip tracks with fewer points")
+    p.set_defaults(func=compare_command)
+
+
+def compare_command(args) -> int:
+    """``bayesdiff compare TRACKS --models ... --out DIR``.
+
+    Writes ``comparison.csv`` (one row per track and model), ``per_track.csv``
+    (one row per track: chosen model, probabilities and log evidences),
+    ``summary.csv`` (wins per model), ``tracks/<id>.csv`` (restart points) and
+    ``comparison.png`` (probabilities per track; counts).
+    """
+    from ..cli import _read
+    from ..plots import save_figure
+
+    tracks = _read(args)
+    tracks = tracks.filter(min_points=args.min_points)
+    if len(tracks) == 0:
+        raise InferenceError(f"no track has {args.min_points} or more points")
+    models = models_from_spec(args.models)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    common = {
+        "method": args.method,
+        "seed": args.seed,
+        "loo": not args.no_loo,
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+    }
+    if args.pooled:
+        table = compare(models, tracks, **common)
+        table.insert(0, "track", "pooled")
+        table.insert(1, "n_steps", int(sum(t.n_steps for t in tracks)))
+        summary = _summary(table, list(models))
+        _write_atomic(table, out / "comparison.csv")
+        _write_atomic(summary, out / "summary.csv")
+    else:
+        table, summary = compare_many(models, tracks, out, **common)
+    wide = table.pivot_table(index="track", columns="model", values="probability", sort=False)
+    wide = wide.reindex(columns=list(models)).add_prefix("p_")
+    lz = table.pivot_table(index="track", columns="model", values="log_z", sort=False)
+    lz = lz.reindex(columns=list(models)).add_prefix("log_z_")
+    chosen = table[table["chosen"].astype(bool)].set_index("track")["model"].rename("chosen")
+    per_track = (
+        pd.concat([chosen, wide, lz], axis=1).reset_index().rename(columns={"index": "track"})
+    )
+    _write_atomic(per_track, out / "per_track.csv")
+    save_figure(plot_comparison(table, summary), out / "comparison.png")
+    print(summary.to_string(index=False))
+    print(f"wrote {out / 'comparison.csv'}, per_track.csv, summary.csv, comparison.png")
+    return 0

@@ -1,0 +1,438 @@
+"""Evidence and model selection benchmarks (issue 7).
+
+Prints three tables:
+
+(a) agreement between evidence methods on FBM + noise + drift, Langevin,
+    Lévy walk and 2-state switching tracks;
+(b) model-selection confusion matrices: tracks simulated from Brownian,
+    Brownian + drift, Brownian + noise, FBM, FBM + noise, Langevin and Lévy
+    walk (2D), every track compared across the same seven models with their
+    default priors; one matrix per track length;
+(c) speed: ``bd.evidence`` for FBM + noise on a 200-step 2D track, the full
+    seven-model ``bd.compare`` of such a track, and log Z error against time
+    for every method on a track with a known (closed-form) evidence.
+
+Usage::
+
+    python benchmarks/evidence.py --part a
+    python benchmarks/evidence.py --part b --n-tracks 20 --lengths 50,100,200,500
+    python benchmarks/evidence.py --part c
+
+Part (b) writes its per-track results under ``--out`` (default
+``benchmarks/_out/evidence``) through ``bd.compare_many``, so an interrupted
+run resumes where it stopped.
+
+Simulation prior of part (b). The analysis uses every model's default priors,
+as a user would. The tracks are drawn from a narrower "simulation prior",
+because the default priors span ranges (D over 7 decades, sigma up to 1 µm,
+trap stiffness over 7 decades) where most tracks are pure noise or hardly
+move, and a confusion matrix over those would measure nothing:
+dt = 0.05 s; D ~ LogUniform(0.01, 1) µm²/s^alpha; alpha ~ Uniform(0, 2) (the
+default); v ~ Normal(0, 1) µm/s per coordinate (the default); sigma ~
+LogUniform(0.01, 0.1) µm; Langevin k ~ LogUniform(0.5, 20) 1/s with the
+default stationary-centre prior; Lévy walk alpha ~ Uniform(1, 2) (default),
+speed v ~ LogUniform(0.5, 5) µm/s, step noise sigma ~ LogUniform(0.005, 0.05) µm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import numpyro.distributions as dist
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import bayesdiff as bd  # noqa: E402
+from bayesdiff.inference.compare import models_from_spec  # noqa: E402
+
+DT = 0.05
+CANDIDATES = "bm,bm+drift,bm+noise,fbm,fbm+noise,langevin,levy"
+# pairs (true, chosen) where one model contains the other (a limit or a sub-model)
+NESTED = {
+    ("bm", "bm+drift"),
+    ("bm", "bm+noise"),
+    ("bm", "fbm"),
+    ("bm", "fbm+noise"),
+    ("bm", "langevin"),
+    ("bm", "levy"),
+    ("bm+noise", "fbm+noise"),
+    ("bm+noise", "levy"),
+    ("fbm", "fbm+noise"),
+    ("bm+drift", "levy"),
+    ("langevin", "fbm"),
+    ("langevin", "fbm+noise"),
+}
+NESTED = NESTED | {(b, a) for a, b in NESTED}
+
+
+def _sim_params(name: str, rng: np.random.Generator, k: int, dim: int = 2) -> dict:
+    def logu(lo, hi):
+        return np.exp(rng.uniform(math.log(lo), math.log(hi), k))
+
+    p: dict = {"D": logu(0.01, 1.0)}
+    if name.startswith("fbm"):
+        p["alpha"] = rng.uniform(0.0, 2.0, k)
+    if "drift" in name:
+        p["v"] = rng.normal(0.0, 1.0, (k, dim))
+    if "noise" in name:
+        p["sigma"] = logu(0.01, 0.1)
+    if name == "langevin":
+        p["k"] = logu(0.5, 20.0)
+        p["c"] = np.zeros(
+            (k, dim)
+        )  # start in the stationary state around c (the simulator's default)
+    if name == "levy":
+        p = {"alpha": rng.uniform(1.0, 2.0, k), "v": logu(0.5, 5.0), "sigma": logu(0.005, 0.05)}
+    return p
+
+
+def simulate(name: str, n_steps: int, n_tracks: int, seed: int) -> bd.TrackSet:
+    model = models_from_spec(name)[name]
+    rng = np.random.default_rng(seed)
+    params = _sim_params(name, rng, n_tracks)
+    return model.simulate(
+        seed=seed, params=params, n_steps=n_steps, dt=DT, dim=2, n_tracks=n_tracks
+    )
+
+
+def _print(title: str, df: pd.DataFrame) -> None:
+    print(f"\n## {title}\n")
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format
+    ):
+        print(df.to_string(index=False))
+    sys.stdout.flush()
+
+
+# -----------------------------------------------------------------------------
+# the prior example of docs/evidence.md
+# -----------------------------------------------------------------------------
+def prior_example(seed: int = 0) -> pd.DataFrame:
+    """How the evidence of one Brownian track moves when priors widen."""
+    track = bd.models.Brownian().simulate(
+        seed=seed + 11, params={"D": 0.1}, n_steps=200, dt=DT, dim=2
+    )[0]
+    cases = [
+        ("Brownian(), D ~ LogUniform(1e-4, 1e3)", bd.models.Brownian()),
+        ("D ~ LogUniform(1e-6, 1e5)", bd.models.Brownian(priors={"D": dist.LogUniform(1e-6, 1e5)})),
+        ("Brownian(drift=True), v ~ Normal(0, 1)", bd.models.Brownian(drift=True)),
+        (
+            "Brownian(drift=True), v ~ Normal(0, 10)",
+            bd.models.Brownian(drift=True, priors={"v": dist.Normal(0.0, 10.0)}),
+        ),
+        ("FBM(), alpha ~ Uniform(0, 2)", bd.models.FBM()),
+        (
+            "FBM(), alpha ~ Uniform(0.5, 1.5)",
+            bd.models.FBM(priors={"alpha": dist.Uniform(0.5, 1.5)}),
+        ),
+    ]
+    rows = []
+    for label, m in cases:
+        ev = bd.evidence(m, track)
+        rows.append({"model and prior": label, "log_z": ev.log_z, "log_z_err": ev.log_z_err})
+    df = pd.DataFrame(rows)
+    df["change"] = df["log_z"] - df["log_z"].iloc[0]
+    _print("prior dependence: one Brownian track, 200 steps, 2D, D = 0.1, dt = 0.05", df)
+    return df
+
+
+# -----------------------------------------------------------------------------
+# (a) agreement between methods
+# -----------------------------------------------------------------------------
+def part_a(seed: int = 0) -> pd.DataFrame:
+    cases = [
+        (
+            "fbm+drift+noise",
+            bd.models.FBM(noise=True, drift=True),
+            {"alpha": 0.7, "D": 0.1, "sigma": 0.03, "v": [0.2, -0.1]},
+            200,
+            ["quadrature", "bridge", "importance"],
+        ),
+        (
+            "langevin",
+            bd.models.Langevin(),
+            {"D": 0.1, "k": 3.0, "c": [0.0, 0.0]},
+            200,
+            ["bridge", "importance"],
+        ),
+        (
+            "levy",
+            bd.models.LevyWalk(),
+            {"alpha": 1.5, "v": 2.0, "sigma": 0.02},
+            100,
+            ["bridge", "importance"],
+        ),
+        (
+            "switching2",
+            bd.models.Switching(n_states=2),
+            {"D": [0.03, 0.3], "P": [[0.95, 0.05], [0.05, 0.95]]},
+            200,
+            ["bridge", "importance"],
+        ),
+    ]
+    rows = []
+    for name, model, params, n, methods in cases:
+        track = model.simulate(seed=seed + 1, params=params, n_steps=n, dt=DT, dim=2)[0]
+        evs = {}
+        for meth in methods:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                kw = {"draws": 1000, "tune": 1000, "chains": 4} if meth == "bridge" else {}
+                if meth == "bridge" and name == "levy":
+                    kw = {"draws": 500, "tune": 500, "chains": 2}
+                evs[meth] = bd.evidence(model, track, method=meth, seed=seed, **kw)
+            e = evs[meth]
+            print(
+                f"  {name:16s} {meth:10s} log Z = {e.log_z:10.4f} ± {e.log_z_err:.3g}"
+                f"  ({e.seconds:.1f} s)",
+                flush=True,
+            )
+        ref = methods[0]
+        for meth in methods[1:]:
+            a, b = evs[ref], evs[meth]
+            comb = math.hypot(a.log_z_err, b.log_z_err)
+            diff = b.log_z - a.log_z
+            rows.append(
+                {
+                    "model": name,
+                    "n_steps": n,
+                    "method_1": ref,
+                    "log_z_1": a.log_z,
+                    "err_1": a.log_z_err,
+                    "s_1": a.seconds,
+                    "method_2": meth,
+                    "log_z_2": b.log_z,
+                    "err_2": b.log_z_err,
+                    "s_2": b.seconds,
+                    "diff": diff,
+                    "combined_err": comb,
+                    "agree": abs(diff) <= max(0.3, 2 * comb),
+                }
+            )
+    df = pd.DataFrame(rows)
+    _print(
+        "(a) agreement between evidence methods (agree: |diff| <= max(0.3, 2 x combined error))", df
+    )
+    return df
+
+
+# -----------------------------------------------------------------------------
+# (b) confusion matrices
+# -----------------------------------------------------------------------------
+def part_b(counts: dict[int, int], out: Path, seed: int = 0, n_draws: int = 300) -> dict:
+    """``counts``: track length -> tracks per generating model. Langevin and
+    Lévy-walk evidences by importance sampling (``n_draws`` draws, no fallback
+    to NUTS: the Lévy walk's HMM makes NUTS minutes per track)."""
+    models = models_from_spec(CANDIDATES)
+    names = list(models)
+    method = {"langevin": "importance", "levy": "importance"}
+    results = {}
+    for n, n_tracks in counts.items():
+        tables = []
+        t0 = time.perf_counter()
+        for gi, g in enumerate(names):
+            ts = simulate(g, n, n_tracks, seed=seed + 1000 * gi + n)
+            res = bd.compare_many(
+                models,
+                ts,
+                out / f"n{n}" / g,
+                method=method,
+                loo=False,
+                seed=seed,
+                progress=False,
+                evidence_kw={"n_draws": n_draws},
+            )
+            tab = res.table.assign(true=g)
+            tables.append(tab)
+            print(
+                f"  n={n} {g}: {len(ts)} tracks done ({time.perf_counter() - t0:.0f} s so far)",
+                flush=True,
+            )
+        table = pd.concat(tables, ignore_index=True)
+        chosen = table[table["chosen"].astype(bool)]
+        cm = pd.crosstab(chosen["true"], chosen["model"]).reindex(
+            index=names, columns=names, fill_value=0
+        )
+        acc = float(np.mean(chosen["true"] == chosen["model"]))
+        wrong = chosen[chosen["true"] != chosen["model"]]
+        nested = (
+            float(
+                np.mean(
+                    [(a, b) in NESTED for a, b in zip(wrong["true"], wrong["model"], strict=True)]
+                )
+            )
+            if len(wrong)
+            else float("nan")
+        )
+        cm_print = cm.copy()
+        cm_print.insert(0, "true \\ chosen", cm.index)
+        _print(
+            f"(b) confusion matrix, n = {n} steps, 2D, {n_tracks} tracks per model: "
+            f"accuracy {acc:.1%}, "
+            f"{nested:.0%} of the errors between nested models ({time.perf_counter() - t0:.0f} s)",
+            cm_print,
+        )
+        results[n] = {
+            "accuracy": acc,
+            "nested_error_fraction": nested,
+            "confusion": cm,
+            "seconds": time.perf_counter() - t0,
+        }
+    summary = pd.DataFrame(
+        [
+            {
+                "n_steps": n,
+                "tracks": counts[n] * len(names),
+                "accuracy": r["accuracy"],
+                "errors_nested": r["nested_error_fraction"],
+                "seconds": r["seconds"],
+            }
+            for n, r in results.items()
+        ]
+    )
+    _print("(b) model-selection accuracy by track length", summary)
+    return results
+
+
+# -----------------------------------------------------------------------------
+# (c) speed, and error against time
+# -----------------------------------------------------------------------------
+def _exact_bm_invgamma(track, a0, b0):
+    from scipy.special import gammaln
+
+    x = track.increments
+    tau = track.time_lags[:, None] * np.ones_like(x)
+    N = x.size
+    S = float(np.sum(x**2 / (2 * tau)))
+    return (
+        -0.5 * N * math.log(2 * math.pi)
+        - 0.5 * float(np.sum(np.log(2 * tau)))
+        + a0 * math.log(b0)
+        - gammaln(a0)
+        + gammaln(a0 + N / 2)
+        - (a0 + N / 2) * math.log(b0 + S / 2)
+    )
+
+
+def part_c(seed: int = 0) -> None:
+    rows = []
+    m = bd.models.FBM(noise=True)
+    track = m.simulate(
+        seed=seed + 7, params={"alpha": 0.6, "D": 0.1, "sigma": 0.03}, n_steps=200, dt=DT, dim=2
+    )[0]
+    for label in ("first call (compiles)", "second call"):
+        t0 = time.perf_counter()
+        ev = bd.evidence(m, track)
+        rows.append(
+            {
+                "what": f"bd.evidence fbm+noise, 200 steps 2D, {label}",
+                "seconds": time.perf_counter() - t0,
+                "target_s": 5.0,
+                "log_z": ev.log_z,
+                "log_z_err": ev.log_z_err,
+                "method": ev.method,
+            }
+        )
+        print(rows[-1], flush=True)
+    for loo in (False, True):
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = bd.compare(CANDIDATES, track, loo=loo, progress=False)
+        used = ", ".join(
+            f"{m}:{meth} {sec:.0f}s"
+            for m, meth, sec in zip(table["model"], table["method"], table["seconds"])
+        )
+        rows.append(
+            {
+                "what": f"bd.compare 7 models (auto), 200 steps 2D, loo={loo}",
+                "seconds": time.perf_counter() - t0,
+                "target_s": 60.0,
+                "log_z": float(table["log_z"].iloc[0]),
+                "log_z_err": float(table["log_z_err"].iloc[0]),
+                "method": f"chosen {table.attrs['chosen']}; {used}",
+            }
+        )
+        print(rows[-1], flush=True)
+    _print("(c) speed (seconds include compilation)", pd.DataFrame(rows))
+
+    # error against time: Brownian, inverse-gamma prior on D (exact), 200 steps 2D
+    a0, b0 = 3.0, 0.2
+    mb = bd.models.Brownian(priors={"D": dist.InverseGamma(a0, b0)})
+    tb = mb.simulate(seed=seed + 8, params={"D": 0.08}, n_steps=200, dt=DT, dim=2)[0]
+    exact = _exact_bm_invgamma(tb, a0, b0)
+    # FBM (alpha and D), 200 steps 2D: reference = quadrature at tol 1e-8 (largest grid)
+    mf = bd.models.FBM()
+    tf = mf.simulate(seed=seed + 9, params={"alpha": 0.6, "D": 0.1}, n_steps=200, dt=DT, dim=2)[0]
+    ref_f = bd.evidence(mf, tf, tol=1e-8).log_z
+    rows = []
+    for case, model, tr, ref in (
+        ("bm, IG prior (exact)", mb, tb, exact),
+        ("fbm (fine grid)", mf, tf, ref_f),
+    ):
+        settings = [
+            ("quadrature", {"tol": 0.01}),
+            ("laplace", {}),
+            ("importance", {"n_draws": 1000}),
+            ("importance", {"n_draws": 4000}),
+            ("bridge", {"draws": 500, "tune": 500, "chains": 2}),
+            ("bridge", {"draws": 1000, "tune": 1000, "chains": 4}),
+        ]
+        for meth, kw in settings:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ev = bd.evidence(model, tr, method=meth, seed=seed, **kw)
+            rows.append(
+                {
+                    "case": case,
+                    "method": meth,
+                    "setting": ",".join(f"{k}={v}" for k, v in kw.items()),
+                    "abs_error": abs(ev.log_z - ref),
+                    "stated_err": ev.log_z_err,
+                    "seconds": ev.seconds,
+                    "n_evals": ev.n_likelihood_evals,
+                }
+            )
+            print(rows[-1], flush=True)
+    _print(
+        "(c) log Z error against time (seconds include compilation on first use)",
+        pd.DataFrame(rows),
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--part", default="all", choices=["a", "b", "c", "prior", "all"])
+    ap.add_argument(
+        "--tracks",
+        default="50:5,100:5,200:10,500:3",
+        help="(b) length:tracks per generating model, comma-separated",
+    )
+    ap.add_argument(
+        "--n-draws", type=int, default=300, help="(b) importance draws (Langevin, Lévy)"
+    )
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "_out" / "evidence"))
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    print(f"bayesdiff {bd.__version__}, {os.cpu_count()} CPUs; python {' '.join(sys.argv)}")
+    if args.part in ("prior", "all"):
+        prior_example(args.seed)
+    if args.part in ("a", "all"):
+        part_a(args.seed)
+    if args.part in ("c", "all"):
+        part_c(args.seed)
+    if args.part in ("b", "all"):
+        counts = {int(a): int(b) for a, b in (x.split(":") for x in args.tracks.split(","))}
+        part_b(counts, Path(args.out), args.seed, args.n_draws)
+
+
+if __name__ == "__main__":
+    main()
