@@ -223,7 +223,10 @@ def model_check(
         dim=track.dim, n_tracks=n_replicates, frames=track.frames,
     )  # fmt: skip
     rep_pos = np.stack([t.positions for t in reps])  # (R, n_points, dim)
-    jparams = {p: jnp.asarray(a, jnp.float64) for p, a in params.items()}
+    n_obs = 1 if method == "sampled" else n_replicates  # distinct parameter values
+    all_params = {
+        p: jnp.asarray(np.concatenate([a[:n_obs], a]), jnp.float64) for p, a in params.items()
+    }
     rows, skipped, logliks = [], [], {}
     for n in scales:
         n = int(n)
@@ -232,11 +235,16 @@ def model_check(
             skipped.append(n)
             continue
         keep = (track.frames - track.frames[0]) % n == 0
-        # every scale padded to the full length (masked exactly): one compilation for all
+        # every scale padded to the full length (masked exactly): one compilation for all;
+        # observed and replicates in one batch (the observed once per distinct draw)
         data_obs, regular = as_data(obs, pad_to=track.n_steps)
-        loglik = _batched_loglik(model, regular)
-        l_obs = np.asarray(loglik(jparams, _broadcast(data_obs, n_replicates)))
-        l_rep = np.asarray(loglik(jparams, _replicate_data(data_obs, rep_pos[:, keep])))
+        batch = jax.tree.map(
+            lambda a, b: jnp.concatenate([a, b]),
+            _broadcast(data_obs, n_obs),
+            _replicate_data(data_obs, rep_pos[:, keep]),
+        )
+        ll = np.asarray(_batched_loglik(model, regular)(all_params, batch))
+        l_obs, l_rep = ll[:n_obs], ll[n_obs:]
         lo = float(np.mean(l_rep < l_obs))
         hi = float(np.mean(l_rep > l_obs))
         rows.append({

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-from numpyro.handlers import seed
+from numpyro.handlers import seed as seed_handler
 from numpyro.infer import MCMC, NUTS
 from numpyro.infer.hmc import hmc
 from numpyro.infer.initialization import init_to_median
@@ -183,7 +183,7 @@ def _init_fn(model_fn: Callable, model: Model, args: tuple, dim: int) -> Callabl
         vals = {k: v for k, v in vals.items() if k in z_default}
         z = dict(z_default)
         if vals:
-            z.update(unconstrain_fn(seed(model_fn, rng_seed=0), data_args, {}, vals))
+            z.update(unconstrain_fn(seed_handler(model_fn, rng_seed=0), data_args, {}, vals))
         return z
 
     return init
@@ -435,7 +435,7 @@ def _sample_pooled(model, tracks, draws, tune, chains, seed, progress, opts, war
     vals = _latent_values(model, model.init_values(first), tracks.dim)
     vals = {k: v for k, v in vals.items() if k in z0 and jnp.shape(v) == jnp.shape(z0[k])}
     if vals:
-        z0.update(unconstrain_fn(seed(model_fn, rng_seed=0), data_tuple, {}, vals))
+        z0.update(unconstrain_fn(seed_handler(model_fn, rng_seed=0), data_tuple, {}, vals))
     k_init, k_run = jax.random.split(jax.random.PRNGKey(seed))
     z0 = jax.vmap(lambda k: _jitter(z0, k))(jax.random.split(k_init, chains))
     _check_finite_start(model_fn, data_tuple, jax.tree.map(lambda a: a[:1], z0), tracks[0])
