@@ -7,8 +7,8 @@ inference and calibration studies. See ``docs/`` for the guides.
 
 from . import _config  # noqa: F401  (float64 and host devices, before JAX is used)
 from . import errors as errors
-from ._version import __version__ as __version__
 from . import models as models
+from ._version import __version__ as __version__
 from .inference import Evidence as Evidence
 from .inference import compare as compare
 from .inference import compare_many as compare_many

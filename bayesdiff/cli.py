@@ -34,8 +34,12 @@ def _read(args):
 
 def _add_read_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("tracks", help="tracks file: CSV, Parquet or TrackMate XML")
-    p.add_argument("--dt", type=float, default=None, help="frame interval in seconds (if not in the file)")
-    p.add_argument("--pixel-size", type=float, default=None, help="µm per pixel, when coordinates are pixels")
+    p.add_argument(
+        "--dt", type=float, default=None, help="frame interval in seconds (if not in the file)"
+    )
+    p.add_argument(
+        "--pixel-size", type=float, default=None, help="µm per pixel, when coordinates are pixels"
+    )
 
 
 # -- info ----------------------------------------------------------------------
@@ -68,7 +72,12 @@ def cmd_simulate(args) -> int:
         params[k.strip()] = _parse_value(v)
     params = {k: v for k, v in params.items() if k in model.param_names}
     ts = model.simulate(
-        seed=args.seed, params=params, n_steps=args.n_steps, dt=args.dt, dim=args.dim, n_tracks=args.n_tracks
+        seed=args.seed,
+        params=params,
+        n_steps=args.n_steps,
+        dt=args.dt,
+        dim=args.dim,
+        n_tracks=args.n_tracks,
     )
     out = write_tracks(ts, args.out)
     print(f"wrote {len(ts)} {model.name} tracks of {args.n_steps} steps to {out}")
@@ -93,7 +102,13 @@ def cmd_fit(args) -> int:
         raise BayesdiffError(f"{args.tracks}: no track has at least {model.min_points} points")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    kw = dict(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, progress=not args.quiet)
+    kw = dict(
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if args.pooled:
@@ -114,7 +129,10 @@ def cmd_fit(args) -> int:
     if check is not None:
         _write_csv(check, out / "model_check.csv")
     print(table.to_string(index=False, max_rows=40))
-    print(f"\nresults in {out}/: posterior.nc, summary.csv" + (", model_check.csv" if check is not None else ""))
+    print(
+        f"\nresults in {out}/: posterior.nc, summary.csv"
+        + (", model_check.csv" if check is not None else "")
+    )
     return 0
 
 
@@ -157,7 +175,9 @@ def cmd_demo(args) -> int:
 
     print("1) Simulated FBM tracks (alpha = 0.5, D = 0.1 µm²/s^alpha, dt = 0.05 s, 100 steps, 2-D)")
     fbm = FBM()
-    sim = fbm.simulate(seed=0, params={"alpha": 0.5, "D": 0.1}, n_steps=100, dt=0.05, dim=2, n_tracks=args.n_sim)
+    sim = fbm.simulate(
+        seed=0, params={"alpha": 0.5, "D": 0.1}, n_steps=100, dt=0.05, dim=2, n_tracks=args.n_sim
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = sample_many(fbm, sim, **kw)
@@ -178,7 +198,10 @@ def cmd_demo(args) -> int:
         tab = summary(idata)
         _write_csv(tab, out / f"halotag_{model.name.replace('+', '_')}_pooled.csv")
         print(f"   pooled {model.name}:")
-        print("   " + tab.to_string(index=False, float_format=lambda v: f"{v:.4g}").replace("\n", "\n   "))
+        print(
+            "   "
+            + tab.to_string(index=False, float_format=lambda v: f"{v:.4g}").replace("\n", "\n   ")
+        )
     plots.save_figure(plots.plot_tracks(real, max_tracks=100), out / "halotag_tracks.png")
     print(f"\nresults written to {out}/")
     return 0
@@ -208,7 +231,12 @@ def _parser() -> argparse.ArgumentParser:
     q = sub.add_parser("simulate", help="simulate tracks from a model and write them to a file")
     q.add_argument("model", help="model name: bm, fbm, fbm+noise, langevin, levy, switch2, ...")
     for name in _PARAM_FLAGS:
-        q.add_argument(f"--{name}", dest=f"p_{name}", default=None, help=f"parameter {name} (comma list for vectors)")
+        q.add_argument(
+            f"--{name}",
+            dest=f"p_{name}",
+            default=None,
+            help=f"parameter {name} (comma list for vectors)",
+        )
     q.add_argument("--param", action="append", help="any parameter as NAME=VALUE (repeatable)")
     q.add_argument("--n-steps", type=int, default=200)
     q.add_argument("--dt", type=float, default=0.05, help="frame interval (s)")
@@ -229,7 +257,9 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--chains", type=int, default=4)
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--min-points", type=int, default=3, help="skip shorter tracks")
-    q.add_argument("--skip-bad", action="store_true", help="skip invalid tracks (counted) instead of stopping")
+    q.add_argument(
+        "--skip-bad", action="store_true", help="skip invalid tracks (counted) instead of stopping"
+    )
     q.add_argument("--quiet", action="store_true")
     q.add_argument("--out", required=True, help="output folder")
     q.set_defaults(func=cmd_fit)
@@ -268,4 +298,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-

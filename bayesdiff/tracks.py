@@ -114,7 +114,9 @@ class Track:
                 )
             if fr.size and (not np.all(np.isfinite(fr)) or np.any(fr != np.round(fr))):
                 i = _first(~np.isfinite(fr) | (fr != np.round(fr)))
-                raise TrackError(f"frame numbers must be integers, got {fr[i]!r}", row=row_of(i), **where)
+                raise TrackError(
+                    f"frame numbers must be integers, got {fr[i]!r}", row=row_of(i), **where
+                )
             frames = fr.astype(np.int64)
         d = np.diff(frames)
         if (d == 0).any():
@@ -210,7 +212,9 @@ class Track:
 
     def __repr__(self) -> str:
         gaps = f", {self.n_missing} missing frames" if self.has_gaps else ""
-        return f"Track(id={self.id!r}, n_points={self.n_points}, dim={self.dim}, dt={self.dt:g}{gaps})"
+        return (
+            f"Track(id={self.id!r}, n_points={self.n_points}, dim={self.dim}, dt={self.dt:g}{gaps})"
+        )
 
 
 class Batch(NamedTuple):

@@ -73,6 +73,8 @@ def uniformity(a) -> pd.DataFrame:
     }  # fmt: skip
     rows = []
     for name, (model, truth) in cases.items():
+        if name not in a.models.split(","):
+            continue
         t0 = time.perf_counter()
         tracks = model.simulate(a.seed, truth, N_STEPS, DT, dim=DIM, n_tracks=n)
         idata = fit(model, tracks, a)
@@ -122,6 +124,7 @@ def main() -> None:
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", choices=["uniformity", "power"], default=None)
+    ap.add_argument("--models", default="bm,fbm,langevin", help="uniformity: which models")
     a = ap.parse_args()
     fmt = {"float_format": lambda x: f"{x:.3f}", "index": False}
     print(f"model check: {DIM}-D tracks, {N_STEPS} steps, dt = {DT} s, 100 replicates, "

@@ -40,7 +40,9 @@ def fisher_bound_alpha(alpha: float, n: int, noise_sigma: float | None, D: float
             g = g + jnp.exp(2 * theta[2]) * _noise_band(n)
         return g[idx]
 
-    theta = jnp.array([alpha, np.log(D)] + ([np.log(noise_sigma)] if noise_sigma is not None else []))
+    theta = jnp.array(
+        [alpha, np.log(D)] + ([np.log(noise_sigma)] if noise_sigma is not None else [])
+    )
     C = cov(theta)
     dC = jax.jacfwd(cov)(theta)  # (n, n, p)
     Ci = jnp.linalg.inv(C)
@@ -57,8 +59,10 @@ def time_single() -> float:
     wall = time.perf_counter() - t0
     print("Table 1: one 2-D FBM track, 200 steps, NUTS 4 chains x 1000 draws + 1000 warm-up")
     print(f"  wall time incl. compilation: {wall:.2f} s   (target <= 10 s)")
-    print(f"  max R-hat {idata.posterior.attrs['max_r_hat']:.3f}, min bulk ESS {idata.posterior.attrs['min_ess_bulk']:.0f}, "
-          f"divergences {idata.posterior.attrs['divergences']}\n")
+    print(
+        f"  max R-hat {idata.posterior.attrs['max_r_hat']:.3f}, min bulk ESS {idata.posterior.attrs['min_ess_bulk']:.0f}, "
+        f"divergences {idata.posterior.attrs['divergences']}\n"
+    )
     return wall
 
 
@@ -66,29 +70,39 @@ def time_many(n_tracks: int) -> float:
     m = bd.models.FBM()
     rng = np.random.default_rng(2)
     alphas = rng.uniform(0.3, 1.7, n_tracks)
-    ts = m.simulate(seed=2, params={"alpha": alphas, "D": 0.5}, n_steps=100, dt=0.05, n_tracks=n_tracks)
+    ts = m.simulate(
+        seed=2, params={"alpha": alphas, "D": 0.5}, n_steps=100, dt=0.05, n_tracks=n_tracks
+    )
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = bd.sample_many(m, ts, draws=500, tune=1000, chains=2, seed=0, progress=False)
     wall = time.perf_counter() - t0
-    print(f"Table 2: sample_many, {n_tracks} 1-D FBM tracks of 100 steps, 2 chains x 500 draws + 1000 warm-up")
+    print(
+        f"Table 2: sample_many, {n_tracks} 1-D FBM tracks of 100 steps, 2 chains x 500 draws + 1000 warm-up"
+    )
     print(f"  wall {wall:.1f} s = {wall / n_tracks:.3f} s per track   (target <= 1 s per track)")
     rh = bd.diagnostics(idata)
-    print(f"  tracks with R-hat > 1.01 in any parameter: {rh.groupby('track').r_hat.max().gt(1.01).sum()} of {n_tracks}\n")
+    print(
+        f"  tracks with R-hat > 1.01 in any parameter: {rh.groupby('track').r_hat.max().gt(1.01).sum()} of {n_tracks}\n"
+    )
     return wall
 
 
 def accuracy(n_tracks: int, settings) -> None:
-    print(f"Table 3: accuracy of the posterior mean of alpha ({n_tracks} 1-D tracks per row, alpha ~ U(0.3, 1.7), D = 1, dt = 1)")
-    print(f"{'n':>5} {'noise':>7} | {'RMSE':>7} {'CRB sd':>7} {'RMSE/CRB':>9} | {'90% coverage':>12} | {'sec/track':>9}")
+    print(
+        f"Table 3: accuracy of the posterior mean of alpha ({n_tracks} 1-D tracks per row, alpha ~ U(0.3, 1.7), D = 1, dt = 1)"
+    )
+    print(
+        f"{'n':>5} {'noise':>7} | {'RMSE':>7} {'CRB sd':>7} {'RMSE/CRB':>9} | {'90% coverage':>12} | {'sec/track':>9}"
+    )
     print("-" * 70)
     for n, snr in settings:
         noise = snr is not None
         m = bd.models.FBM(noise=noise)
         rng = np.random.default_rng(100 + n)
         alphas = rng.uniform(0.3, 1.7, n_tracks)
-        sig = (0.5 if noise else None)  # sqrt(D dt^alpha) / SNR with D = dt = 1, SNR = 2
+        sig = 0.5 if noise else None  # sqrt(D dt^alpha) / SNR with D = dt = 1, SNR = 2
         params = {"alpha": alphas, "D": 1.0} | ({"sigma": sig} if noise else {})
         ts = m.simulate(seed=n, params=params, n_steps=n, dt=1.0, n_tracks=n_tracks)
         t0 = time.perf_counter()
@@ -102,7 +116,9 @@ def accuracy(n_tracks: int, settings) -> None:
         cover = np.mean((alphas >= lo) & (alphas <= hi))
         rmse = np.sqrt(np.mean((mean - alphas) ** 2))
         crb = np.sqrt(np.mean([fisher_bound_alpha(a, n, sig) for a in alphas]))
-        print(f"{n:>5} {('SNR 2' if noise else 'none'):>7} | {rmse:>7.4f} {crb:>7.4f} {rmse / crb:>9.3f} | {cover:>12.3f} | {sec:>9.3f}")
+        print(
+            f"{n:>5} {('SNR 2' if noise else 'none'):>7} | {rmse:>7.4f} {crb:>7.4f} {rmse / crb:>9.3f} | {cover:>12.3f} | {sec:>9.3f}"
+        )
     print("\nTargets (n = 100, no noise): RMSE/CRB <= 1.10; 90% coverage in 0.87-0.93.")
 
 

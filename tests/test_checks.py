@@ -111,7 +111,7 @@ def test_table_columns_and_skipped_scales(bm_track):
         assert df[col].between(0, 1).all()
     assert (df["p_value"] + df["p_value_upper"] <= 1 + 1e-12).all()
     obs, rep = df.attrs["loglik"][1]
-    assert obs.shape == rep.shape == (50,)
+    assert obs.shape == (1,) and rep.shape == (50,)  # "sampled": one draw, observed once
 
 
 def test_same_seed_same_table_and_methods(bm_track):
@@ -121,6 +121,7 @@ def test_same_seed_same_table_and_methods(bm_track):
     pd.testing.assert_frame_equal(a, b)
     c = model_check(BM, bm_track, post, n_replicates=40, seed=3, method="posterior")
     assert c.attrs["method"] == "posterior" and len(c) == len(a)
+    assert c.attrs["loglik"][1][0].shape == (40,)
     with pytest.raises(ValueError):
         model_check(BM, bm_track, post, method="nope")
 

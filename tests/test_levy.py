@@ -160,7 +160,9 @@ def _quad_renew(x, e_old, e_new, u0, u1, step, sigma):
 @pytest.mark.parametrize("dim,n0", [(1, 1), (2, 1), (1, 2)])
 def test_likelihood_brute_force(dim, n0):
     """Sum over every hidden path (phase x direction), emissions by quadrature: 1e-9."""
-    m = LevyWalk(n_rates=2, n_directions=4, duration_range=(n0, 200.0), turn_bins=2)
+    m = LevyWalk(
+        n_rates=2, n_directions=4, duration_range=(n0, 200.0), turn_bins=2, direction_blur=False
+    )
     p = {"alpha": 1.4, "v": 1.3, "sigma": 0.25}
     dt = 0.2
     tr = m.simulate(seed=5, params=p, n_steps=3, dt=dt, dim=dim)[0]
@@ -424,3 +426,41 @@ def test_posterior_recovery():
     lo, hi = np.quantile(post, [0.05, 0.95], axis=0)
     assert np.all(np.abs(mean - alphas) < 0.3)
     assert np.sum((lo <= alphas) & (alphas <= hi)) >= 4
+
+
+def test_blurred_emissions_against_dense_gaussians():
+    """2D direction blur: stay = MVN with extra variance across e_d; turns by quadrature (1e-8)."""
+    from scipy.stats import multivariate_normal as mvn
+
+    from bayesdiff.models.levy import emissions
+
+    rng = np.random.default_rng(4)
+    dirs = directions(2, 4)
+    x = rng.normal(size=(3, 2))
+    lags = np.array([1.0, 2.0, 1.0])
+    dt, v, sigma, blur = 0.2, 1.3, 0.4, 0.1
+    edges = (0.0, 0.5, 1.0)
+    stay, renew = (np.asarray(a) for a in emissions(x, lags, dt, v, sigma, dirs, edges, blur))
+    for t in range(3):
+        s2, disp = lags[t] * sigma**2, v * lags[t] * dt
+        for d, e in enumerate(dirs):
+            n = np.array([-e[1], e[0]])
+            cov = s2 * np.eye(2) + blur * disp**2 * np.outer(n, n)
+            np.testing.assert_allclose(stay[t, d], mvn.logpdf(x[t], disp * e, cov), rtol=1e-10)
+        for b in range(2):
+            lo, hi = edges[b], edges[b + 1]
+            for d in range(4):
+                for e in range(4):
+                    if d == e:
+                        continue
+                    seg = dirs[e] - dirs[d]
+                    n = np.array([-seg[1], seg[0]]) / np.linalg.norm(seg)
+                    cov = s2 * np.eye(2) + blur * disp**2 * np.outer(n, n)
+
+                    def f(u, t=t, d=d, e=e, cov=cov, disp=disp):
+                        mean = disp * ((1 - u) * dirs[d] + u * dirs[e])
+                        return mvn.pdf(x[t], mean, cov)
+
+                    ref = integrate.quad(f, lo, hi, epsabs=0, epsrel=1e-12, limit=200)[0]
+                    ref /= hi - lo
+                    np.testing.assert_allclose(renew[t, b, d, e], np.log(ref), rtol=1e-8)

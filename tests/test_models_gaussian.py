@@ -46,7 +46,11 @@ def test_loglik_matches_dense(cls, drift, noise, gaps):
     m = cls(drift=drift, noise=noise)
     p = _params(m)
     for seed, n in [(1, 20), (2, 60)]:
-        frames = GAPPED if gaps and n == 20 else (np.cumsum(np.r_[0, 1 + (np.arange(n) % 7 == 3)]) if gaps else None)
+        frames = (
+            GAPPED
+            if gaps and n == 20
+            else (np.cumsum(np.r_[0, 1 + (np.arange(n) % 7 == 3)]) if gaps else None)
+        )
         track = m.simulate(seed, p, n_steps=n, dt=0.1, dim=2, frames=frames)[0]
         assert track.has_gaps == gaps
         ll = float(m.log_likelihood(p, track))
@@ -57,13 +61,23 @@ def test_loglik_matches_dense(cls, drift, noise, gaps):
         assert float(pw.sum()) == pytest.approx(ll, rel=1e-10, abs=1e-10)
 
 
-@pytest.mark.parametrize("cls,noise,gaps", [(bd.models.FBM, True, False), (bd.models.FBM, True, True),
-                                            (bd.models.Brownian, True, False), (bd.models.FBM, False, False)])
+@pytest.mark.parametrize(
+    "cls,noise,gaps",
+    [
+        (bd.models.FBM, True, False),
+        (bd.models.FBM, True, True),
+        (bd.models.Brownian, True, False),
+        (bd.models.FBM, False, False),
+    ],
+)
 def test_gradients_match_finite_differences(cls, noise, gaps):
     m = cls(drift=True, noise=noise)
     p = {k: jnp.asarray(v, jnp.float64) for k, v in _params(m).items()}
-    track = m.simulate(3, p, n_steps=30, dt=0.1, dim=2, frames=GAPPED[:31] if gaps else None)[0] if not gaps else \
-        m.simulate(3, p, n_steps=20, dt=0.1, dim=2, frames=GAPPED)[0]
+    track = (
+        m.simulate(3, p, n_steps=30, dt=0.1, dim=2, frames=GAPPED[:31] if gaps else None)[0]
+        if not gaps
+        else m.simulate(3, p, n_steps=20, dt=0.1, dim=2, frames=GAPPED)[0]
+    )
     f = lambda q: m.log_likelihood(q, track)  # noqa: E731
     g = jax.grad(f)(p)
     eps = 1e-6
@@ -102,7 +116,9 @@ def test_toeplitz_gradient_wrt_autocovariance():
     acov = jnp.asarray(np.r_[2.0, -0.6, 0.3, -0.1, np.zeros(n - 4)] + 0.0)
     for L in (30, 17, 1):
         x = jnp.asarray(np.where(np.arange(n)[:, None] < L, rng.standard_normal((n, 3)), 0.0))
-        ref = jax.grad(lambda a, x: jnp.sum(levinson_pointwise(a, x)[:L]), argnums=(0, 1))(acov, x)
+        ref = jax.grad(lambda a, x, L=L: jnp.sum(levinson_pointwise(a, x)[:L]), argnums=(0, 1))(
+            acov, x
+        )
         got = jax.grad(toeplitz_loglik, argnums=(0, 1))(acov, x, jnp.asarray(L))
         np.testing.assert_allclose(got[0], ref[0], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(got[1][:L], ref[1][:L], rtol=1e-9, atol=1e-12)
@@ -115,7 +131,9 @@ def test_jit_vmap_and_padding(cls):
 
     m = cls(noise=True)
     p = {k: jnp.asarray(v) for k, v in _params(m).items()}
-    ts = bd.TrackSet([m.simulate(s, p, n_steps=n, dt=0.05, dim=2)[0] for s, n in [(0, 9), (1, 13), (2, 16)]])
+    ts = bd.TrackSet(
+        [m.simulate(s, p, n_steps=n, dt=0.05, dim=2)[0] for s, n in [(0, 9), (1, 13), (2, 16)]]
+    )
     ref = [float(m.log_likelihood(p, t)) for t in ts]
     jitted = jax.jit(lambda q, t=ts[0]: m.log_likelihood(q, t))
     assert float(jitted(p)) == pytest.approx(ref[0], rel=1e-12)
@@ -139,7 +157,9 @@ def test_simulated_msd_and_autocovariance(alpha):
     Tolerance: 5 standard errors of the ensemble estimates (2000 tracks).
     """
     D, dt, n = 0.5, 0.1, 64
-    ts = bd.models.FBM().simulate(7, {"alpha": alpha, "D": D}, n_steps=n, dt=dt, dim=2, n_tracks=2000)
+    ts = bd.models.FBM().simulate(
+        7, {"alpha": alpha, "D": D}, n_steps=n, dt=dt, dim=2, n_tracks=2000
+    )
     pos = np.stack([t.positions for t in ts])  # (tracks, n+1, 2)
     for lag in (1, 4, 16, 64):
         disp2 = (pos[:, lag] - pos[:, 0]) ** 2  # (tracks, 2)

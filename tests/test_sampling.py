@@ -13,7 +13,9 @@ FAST = dict(draws=150, tune=150, progress=False)
 
 @pytest.fixture(scope="module")
 def fbm_track():
-    return bd.models.FBM().simulate(seed=3, params={"alpha": 0.5, "D": 0.2}, n_steps=150, dt=0.05, dim=2)[0]
+    return bd.models.FBM().simulate(
+        seed=3, params={"alpha": 0.5, "D": 0.2}, n_steps=150, dt=0.05, dim=2
+    )[0]
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +119,12 @@ def test_sample_many_ragged_and_recovery():
     """Ragged tracks: NaN padding, ids as coordinates, recovery (Brownian, well identified)."""
     m = bd.models.Brownian()
     ts = bd.TrackSet(
-        [bd.Track(m.simulate(s, {"D": 0.3}, n_steps=n, dt=0.05, dim=2)[0].positions, 0.05, id=f"t{s}")
-         for s, n in enumerate([40, 60, 100, 25])]
+        [
+            bd.Track(
+                m.simulate(s, {"D": 0.3}, n_steps=n, dt=0.05, dim=2)[0].positions, 0.05, id=f"t{s}"
+            )
+            for s, n in enumerate([40, 60, 100, 25])
+        ]
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DiagnosticsWarning)
@@ -137,8 +143,16 @@ def test_sample_many_ragged_and_recovery():
 def test_sample_many_equals_single_track_fit():
     """A padded track in sample_many has the same posterior as its own fit (within MC error)."""
     m = bd.models.Brownian(noise=True)
-    ts = bd.TrackSet([bd.Track(m.simulate(s, {"D": 0.3, "sigma": 0.05}, n_steps=n, dt=0.05, dim=2)[0].positions,
-                               0.05, id=s) for s, n in enumerate([40, 60])])
+    ts = bd.TrackSet(
+        [
+            bd.Track(
+                m.simulate(s, {"D": 0.3, "sigma": 0.05}, n_steps=n, dt=0.05, dim=2)[0].positions,
+                0.05,
+                id=s,
+            )
+            for s, n in enumerate([40, 60])
+        ]
+    )
     kw = dict(draws=300, tune=300, chains=2, progress=False, warn=False)
     many = bd.sample_many(m, ts, **kw)
     one = bd.sample(m, ts[1], **kw)

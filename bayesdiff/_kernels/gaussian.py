@@ -280,7 +280,10 @@ def _levinson_with_predictor(acov: jax.Array, x: jax.Array, length: jax.Array):
         v_new = jnp.maximum(v * (1.0 - kappa * kappa), floor)
         e = x[k] - r_new @ x
         last = k == length - 1
-        return (f_new, r_new, v_new, jnp.where(last, f_new, fL), jnp.where(last, v_new, vL)), (v_new, e)
+        return (f_new, r_new, v_new, jnp.where(last, f_new, fL), jnp.where(last, v_new, vL)), (
+            v_new,
+            e,
+        )
 
     zeros = jnp.zeros(n, acov.dtype)
     init = (zeros, zeros, acov[0], zeros, acov[0])
@@ -360,7 +363,10 @@ def _toeplitz_fwd(acov, x, length):
     k = idx.astype(acov.dtype)
 
     def diag_sums(c):
-        return _corr((c * w)[:, None], c[:, None], m)[:, 0] - k * _corr(c[:, None], c[:, None], m)[:, 0]
+        return (
+            _corr((c * w)[:, None], c[:, None], m)[:, 0]
+            - k * _corr(c[:, None], c[:, None], m)[:, 0]
+        )
 
     sig = (diag_sums(a) - diag_sums(b)) / v
     s = jnp.where(idx == 0, sig, 2.0 * sig)

@@ -322,7 +322,6 @@ def stationary(P: jax.Array) -> jax.Array:
     return jnp.linalg.solve(A, b)
 
 
-
 # ---------------------------------------------------------------------------
 # labelled renewal chains (added for the Lévy walk; the functions above are unchanged)
 # ---------------------------------------------------------------------------

@@ -95,7 +95,9 @@ def diagnostics(idata: az.InferenceData) -> pd.DataFrame:
     ess_t = az.ess(post, method="tail")
     frames = []
     for var in post.data_vars:
-        df = _to_df(xr.Dataset({"r_hat": rhat[var], "ess_bulk": ess_b[var], "ess_tail": ess_t[var]}))
+        df = _to_df(
+            xr.Dataset({"r_hat": rhat[var], "ess_bulk": ess_b[var], "ess_tail": ess_t[var]})
+        )
         df.insert(0, "parameter", _labels(var, df, post[var].dims))
         frames.append(df)
     out = pd.concat(frames, ignore_index=True)
@@ -103,7 +105,9 @@ def diagnostics(idata: az.InferenceData) -> pd.DataFrame:
     if div is not None:
         d = div.sum(("chain", "draw"))
         if "track" in d.dims:
-            out["divergences"] = out["track"].map(dict(zip(d["track"].values, d.values, strict=True)))
+            out["divergences"] = out["track"].map(
+                dict(zip(d["track"].values, d.values, strict=True))
+            )
         else:
             out["divergences"] = int(d.values)
     return out
@@ -148,7 +152,9 @@ def warn_diagnostics(diag: pd.DataFrame, *, stacklevel: int = 3) -> list[str]:
         head = msgs[:10]
         more = f" ... and {len(msgs) - 10} more" if len(msgs) > 10 else ""
         warnings.warn(
-            "sampling diagnostics: " + "; ".join(head) + more, DiagnosticsWarning, stacklevel=stacklevel
+            "sampling diagnostics: " + "; ".join(head) + more,
+            DiagnosticsWarning,
+            stacklevel=stacklevel,
         )
     return msgs
 
@@ -177,8 +183,14 @@ def summary(idata: az.InferenceData, hdi_prob: float = 0.94) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     diag = diagnostics(idata)
     keys = ["parameter"] + (["track"] if "track" in out.columns else [])
-    out = out.merge(diag[keys + [c for c in diag.columns if c in ("r_hat", "ess_bulk", "ess_tail")]], on=keys)
-    drop = [c for c in out.columns if c not in keys + ["mean", "sd", lo_name, hi_name, "r_hat", "ess_bulk", "ess_tail"]]
+    out = out.merge(
+        diag[keys + [c for c in diag.columns if c in ("r_hat", "ess_bulk", "ess_tail")]], on=keys
+    )
+    drop = [
+        c
+        for c in out.columns
+        if c not in keys + ["mean", "sd", lo_name, hi_name, "r_hat", "ess_bulk", "ess_tail"]
+    ]
     out = out.drop(columns=drop)
     if "track" in out.columns:
         out = out[["track", *[c for c in out.columns if c != "track"]]]
@@ -258,7 +270,9 @@ def plot_trace(idata: az.InferenceData, var_names: Sequence[str] | None = None):
     return az.plot_trace(idata, var_names=names, compact=True)
 
 
-def plot_posterior(idata: az.InferenceData, var_names: Sequence[str] | None = None, hdi_prob: float = 0.94):
+def plot_posterior(
+    idata: az.InferenceData, var_names: Sequence[str] | None = None, hdi_prob: float = 0.94
+):
     """ArviZ posterior densities with HDI (returns the axes)."""
     names = list(var_names or _param_vars(idata))
     return az.plot_posterior(idata, var_names=names, hdi_prob=hdi_prob)

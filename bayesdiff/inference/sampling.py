@@ -49,7 +49,9 @@ _N_SEGMENTS = 10
 class _Runner:
     """Compiled NUTS for one (model, data layout, settings); lanes = chains."""
 
-    def __init__(self, model_fn: Callable, lane_axis: int | None, tune: int, seg_len: int, opts: dict):
+    def __init__(
+        self, model_fn: Callable, lane_axis: int | None, tune: int, seg_len: int, opts: dict
+    ):
         self.model_fn = model_fn
         self.lane_axis = lane_axis
         self.seg_len = seg_len
@@ -82,8 +84,14 @@ class _Runner:
         ax, sx = (0, 0, lane_axis), (0, lane_axis)
         # one lane per device (a single track's chains): no vmap, so NUTS's
         # while loops stay unbatched; several lanes per device: vmap them.
-        self.init = {1: jax.pmap(init_one, in_axes=ax), 2: jax.pmap(jax.vmap(init_one, in_axes=ax), in_axes=ax)}
-        self.segment = {1: jax.pmap(seg_one, in_axes=sx), 2: jax.pmap(jax.vmap(seg_one, in_axes=sx), in_axes=sx)}
+        self.init = {
+            1: jax.pmap(init_one, in_axes=ax),
+            2: jax.pmap(jax.vmap(init_one, in_axes=ax), in_axes=ax),
+        }
+        self.segment = {
+            1: jax.pmap(seg_one, in_axes=sx),
+            2: jax.pmap(jax.vmap(seg_one, in_axes=sx), in_axes=sx),
+        }
 
 
 _RUNNERS: dict[Any, _Runner] = {}
@@ -114,7 +122,11 @@ def _run(
 
     def shard(a):
         a = jnp.asarray(a)[idx]
-        return a.reshape(n_dev, *jnp.shape(a)[1:]) if per == 1 else a.reshape(n_dev, per, *jnp.shape(a)[1:])
+        return (
+            a.reshape(n_dev, *jnp.shape(a)[1:])
+            if per == 1
+            else a.reshape(n_dev, per, *jnp.shape(a)[1:])
+        )
 
     z0 = jax.tree.map(shard, z0)
     keys = shard(keys)
@@ -174,7 +186,9 @@ def _latent_values(model: Model, values: Mapping[str, jax.Array], dim: int) -> d
 
 def _init_fn(model_fn: Callable, model: Model, args: tuple, dim: int) -> Callable:
     """A pure function data -> unconstrained initial values (vmappable over tracks)."""
-    info = initialize_model(jax.random.PRNGKey(0), model_fn, model_args=args, init_strategy=init_to_median)
+    info = initialize_model(
+        jax.random.PRNGKey(0), model_fn, model_args=args, init_strategy=init_to_median
+    )
     z_default = info.param_info.z
 
     def init(data_args):
@@ -193,7 +207,8 @@ def _jitter(z: dict, key: jax.Array, scale: float = 0.1) -> dict:
     leaves, tree = jax.tree.flatten(z)
     keys = jax.random.split(key, len(leaves))
     return jax.tree.unflatten(
-        tree, [x + scale * jax.random.normal(k, jnp.shape(x)) for x, k in zip(leaves, keys, strict=True)]
+        tree,
+        [x + scale * jax.random.normal(k, jnp.shape(x)) for x, k in zip(leaves, keys, strict=True)],
     )
 
 
@@ -381,7 +396,9 @@ def sample_many(
                 if start == 0:
                     _check_finite_start(model_fn, (first,), jax.tree.map(lambda a: a[:1], z0l),
                                         tracks[int(batch.index[0])])  # fmt: skip
-                z, stats = _run(runner, (data_l,), z0l, ks[:, 1], total, bar, n_real / math.ceil(total / seg))
+                z, stats = _run(
+                    runner, (data_l,), z0l, ks[:, 1], total, bar, n_real / math.ceil(total / seg)
+                )
                 params = constrain({k: jnp.asarray(v[:, tune:]) for k, v in z.items()}, (data_l,))
                 params = {k: np.asarray(v) for k, v in params.items()}
                 ll = np.asarray(pointwise(params, data_l))  # (lanes, draw, L)
@@ -389,14 +406,14 @@ def sample_many(
                     a = a.reshape(size, chains, *a.shape[1:])[:n_real]
                     if name not in results:
                         results[name] = np.zeros((n, *a.shape[1:]))
-                    results[name][batch.index[start:start + n_real]] = a
+                    results[name][batch.index[start : start + n_real]] = a
                 st = [s.reshape(size, chains, *s.shape[1:])[:n_real] for s in _post(stats, tune)]
                 if stats_all is None:
                     stats_all = [np.zeros((n, *s.shape[1:]), s.dtype) for s in st]
                 for acc, s in zip(stats_all, st, strict=True):
-                    acc[batch.index[start:start + n_real]] = s
+                    acc[batch.index[start : start + n_real]] = s
                 ll = ll.reshape(size, chains, draws, -1)[:n_real]
-                for j, gi in enumerate(batch.index[start:start + n_real]):
+                for j, gi in enumerate(batch.index[start : start + n_real]):
                     L = tracks[int(gi)].n_steps
                     ll_all[:, :, gi, :L] = ll[j, :, :, :L]
     seconds = time.perf_counter() - t0
@@ -422,11 +439,14 @@ def _sample_pooled(model, tracks, draws, tune, chains, seed, progress, opts, war
     regular = tuple(r for _, r in datas)
     hook = getattr(model, "numpyro_model_pooled", None)
     if hook is not None:
+
         def model_fn(*data):
             hook(list(zip(data, regular, strict=True)))
     else:
+
         def model_fn(*data):
             _generic_pooled(model, data, regular)
+
     # start from the values suggested by the first track's data
     info = initialize_model(jax.random.PRNGKey(seed), model_fn, model_args=data_tuple,
                             init_strategy=init_to_median)  # fmt: skip
@@ -439,7 +459,9 @@ def _sample_pooled(model, tracks, draws, tune, chains, seed, progress, opts, war
     k_init, k_run = jax.random.split(jax.random.PRNGKey(seed))
     z0 = jax.vmap(lambda k: _jitter(z0, k))(jax.random.split(k_init, chains))
     _check_finite_start(model_fn, data_tuple, jax.tree.map(lambda a: a[:1], z0), tracks[0])
-    params, stats = _mcmc(model_fn, model, data_tuple, z0, k_run, tune, draws, chains, progress, opts)
+    params, stats = _mcmc(
+        model_fn, model, data_tuple, z0, k_run, tune, draws, chains, progress, opts
+    )
     seconds = time.perf_counter() - t0
     n, n_max = len(tracks), int(tracks.lengths.max()) - 1
     ll_all = np.full((chains, draws, n, n_max), np.nan)
@@ -455,7 +477,14 @@ def _sample_pooled(model, tracks, draws, tune, chains, seed, progress, opts, war
     )  # fmt: skip
 
 
-_EXTRA = ("diverging", "num_steps", "accept_prob", "adapt_state.step_size", "energy", "potential_energy")
+_EXTRA = (
+    "diverging",
+    "num_steps",
+    "accept_prob",
+    "adapt_state.step_size",
+    "energy",
+    "potential_energy",
+)
 
 
 def _mcmc(model_fn, model, args, z0, key, tune, draws, chains, progress, opts):
@@ -611,7 +640,9 @@ def _finish(model, params, stats, tune, loglik, ll_dims, *, track_info, dims_ext
         "draws": int(draws),
         "tune": int(tune),
         "sampling_seconds": float(seconds),
-        "track_ids": [str(i) for i in track_info["ids"]] if single or kind == "pooled" else "see coords",
+        "track_ids": [str(i) for i in track_info["ids"]]
+        if single or kind == "pooled"
+        else "see coords",
         "sources": track_info["sources"],
     }
     idata = _arviz.build_inference_data(
@@ -644,4 +675,3 @@ def _param_dims(model: Model, p: str, n_extra: int, dim: int) -> list[str]:
     if n_extra == 1 and p in model.vector_params:
         return ["coord"]
     return [f"{p}_dim_{i}" for i in range(n_extra)]
-

@@ -187,7 +187,9 @@ class Model:
 
     def _check_params(self, params: Mapping, dim: int) -> dict:
         if not isinstance(params, Mapping):
-            raise ParameterError(f"params must be a mapping of parameter names, got {type(params).__name__}")
+            raise ParameterError(
+                f"params must be a mapping of parameter names, got {type(params).__name__}"
+            )
         missing = [p for p in self.param_names if p not in params]
         if missing:
             raise ParameterError(
@@ -201,13 +203,17 @@ class Model:
                 if shape and val.shape == ():
                     val = jnp.broadcast_to(val, shape)
                 else:
-                    raise ParameterError(f"{self.name}: parameter {p} has shape {val.shape}, expected {shape}")
+                    raise ParameterError(
+                        f"{self.name}: parameter {p} has shape {val.shape}, expected {shape}"
+                    )
             if not isinstance(val, jax.core.Tracer):
                 support = self.prior(p).support
                 if not bool(np.all(np.isfinite(np.asarray(val)))) or not bool(
                     np.all(np.asarray(support(val)))
                 ):
-                    raise ParameterError(f"{self.name}: parameter {p}={np.asarray(val)} is outside its prior support")
+                    raise ParameterError(
+                        f"{self.name}: parameter {p}={np.asarray(val)} is outside its prior support"
+                    )
             out[p] = val
         return out
 

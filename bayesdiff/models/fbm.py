@@ -190,7 +190,7 @@ class _IncrementModel(Model):
     def _simulate(self, rng, params, frames, dt, dim, n_tracks, start) -> np.ndarray:
         n_frames = int(frames[-1])
         alpha = np.asarray(self._alpha(params)) * np.ones(n_tracks)
-        scale = params["D"] * dt ** alpha  # (n_tracks,)
+        scale = params["D"] * dt**alpha  # (n_tracks,)
         inc = np.empty((n_tracks, n_frames, dim))
         for i in range(n_tracks):
             inc[i] = _fgn(rng, float(alpha[i]), n_frames, dim) * np.sqrt(scale[i])

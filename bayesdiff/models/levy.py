@@ -121,7 +121,7 @@ def rate_grid(n_rates: int, tau0: int, tau_max: float) -> np.ndarray:
 
 
 def flight_chain(
-    gamma: jax.Array, n_rates: int = 12, tau0: int = 1, tau_max: float = 1e4, turn_bins: int = 3
+    gamma: jax.Array, n_rates: int = 12, tau0: int = 1, tau_max: float = 1e4, turn_bins: int = 2
 ) -> FlightChain:
     """The phase-type chain of Pareto flight times observed on a frame grid.
 
@@ -186,10 +186,9 @@ def flight_chain(
     log_pref = g * math.log(n0) - gammaln(g)
     w = h * jnp.exp(log_pref + g * jnp.log(k) - n0 * k)
     edge = float(k_np[-1]) * math.exp(-h / 2)
-    tail_w = jnp.exp(log_pref + g * math.log(edge)) / g  # int_0^edge Gamma(k) dk (small-k form)
-    tail_frames = jnp.exp(log_pref + (g - 1) * math.log(edge)) / (
-        g - 1
-    )  # int_0^edge Gamma(k) / k dk
+    # rates below the grid (small-k forms): their mass, and their mean frames per flight
+    tail_w = jnp.exp(log_pref + g * math.log(edge)) / g  # int_0^edge Gamma(k) dk
+    tail_frames = jnp.exp(log_pref + (g - 1) * math.log(edge)) / (g - 1)  # int Gamma(k) / k dk
     w = w.at[-1].add(tail_w)
     z = jnp.sum(w)
     w = w / z

@@ -22,7 +22,13 @@ _KINDS = {
     "levy": ("levy", "LevyWalk", set()),
     "switch": ("switching", "Switching", {"drift", "noise"}),
 }
-_ALIASES = {"brownian": "bm", "ou": "langevin", "levywalk": "levy", "lw": "levy", "switching": "switch"}
+_ALIASES = {
+    "brownian": "bm",
+    "ou": "langevin",
+    "levywalk": "levy",
+    "lw": "levy",
+    "switching": "switch",
+}
 
 
 def _class(kind: str):

@@ -331,11 +331,6 @@ class Switching(Model):
                 params["sigma"] = numpyro.sample("sigma", prior_s)
         return params
 
-    def numpyro_model(self, data: TrackData, regular: bool) -> None:
-        """NumPyro model for one track: priors, then the forward-algorithm likelihood."""
-        params = self.sample_params(data.dim)
-        numpyro.factor("loglik", self.loglik_from_data(params, data, regular))
-
     def numpyro_model_pooled(self, batches: Sequence[tuple[TrackData, bool]]) -> None:
         """NumPyro model for a pooled fit: one ``D``, ``P`` (, ``v``, ``sigma``) for all tracks.
 
