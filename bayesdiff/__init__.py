@@ -42,4 +42,15 @@ __all__ = [
     "Evidence",
     "compare",
     "compare_many",
+    "neural",
+    "calibration",
 ]
+
+
+def __getattr__(name: str):
+    # neural (Flax, Optax) and calibration load on first use: ``import bayesdiff`` stays quick
+    if name in ("neural", "calibration"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'bayesdiff' has no attribute {name!r}")

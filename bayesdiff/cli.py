@@ -270,14 +270,30 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _compare_command(sub) -> None:
-    try:
-        from .inference.compare import add_compare_parser
-    except ImportError:
-        return
+    from .inference.compare import add_compare_parser
+
     add_compare_parser(sub)
 
 
-_EXTRA_COMMANDS = [_compare_command]
+def _neural_commands(sub) -> None:
+    """``train`` and ``predict`` (``bayesdiff/neural/cli.py``, imported when present)."""
+    try:
+        from .neural.cli import add_neural_parsers
+    except ImportError:
+        return
+    add_neural_parsers(sub)
+
+
+def _calibrate_command(sub) -> None:
+    """``calibrate`` (``bayesdiff/calibration.py``, imported when present)."""
+    try:
+        from .calibration import add_calibrate_parser
+    except ImportError:
+        return
+    add_calibrate_parser(sub)
+
+
+_EXTRA_COMMANDS = [_compare_command, _neural_commands, _calibrate_command]
 
 
 def main(argv: list[str] | None = None) -> int:
