@@ -34,6 +34,14 @@ bench: $(STAMP)
 	$(PY) benchmarks/likelihood.py
 	$(PY) benchmarks/posterior.py
 
+# Reproduces the shipped ensemble bayesdiff/data/neural/default (wall time: docs/neural.md).
+NEURAL_OUT := build/neural-default
+train: $(STAMP)
+	nice -n 15 $(VENV)/bin/bayesdiff train --out $(NEURAL_OUT) --members 5 --seed 0 \
+		--n-train 400000 --minutes 38 --quiet
+	mkdir -p bayesdiff/data/neural/default
+	cp $(NEURAL_OUT)/manifest.json $(NEURAL_OUT)/member*.msgpack bayesdiff/data/neural/default/
+
 docs: $(STAMP)
 	$(PY) -m doctest -o ELLIPSIS docs/*.md
 

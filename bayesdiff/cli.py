@@ -112,9 +112,14 @@ def cmd_fit(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if args.pooled:
-            idata = sample(model, ts, **kw)
+            idata = sample(model, ts, method=args.method, **kw)
         elif len(ts) == 1:
-            idata = sample(model, ts[0], **kw)
+            idata = sample(model, ts[0], method=args.method, **kw)
+        elif args.method == "grid":
+            raise BayesdiffError(
+                "--method grid fits one track or a pooled set (--pooled); "
+                "per-track fits of several tracks use NUTS"
+            )
         else:
             idata = sample_many(model, ts, **kw)
     for w in caught:
@@ -252,6 +257,12 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--noise", action="store_true", help="include localization noise sigma")
     q.add_argument("--drift", action="store_true", help="include a drift velocity v")
     q.add_argument("--pooled", action="store_true", help="one parameter set shared by all tracks")
+    q.add_argument(
+        "--method",
+        choices=["nuts", "grid", "auto"],
+        default="nuts",
+        help="nuts (default), grid (exact quadrature: fbm/bm), auto (grid where it applies)",
+    )
     q.add_argument("--draws", type=int, default=1000)
     q.add_argument("--tune", type=int, default=1000)
     q.add_argument("--chains", type=int, default=4)

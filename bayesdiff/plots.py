@@ -19,7 +19,17 @@ import numpy as np  # noqa: E402
 from .inference import _arviz  # noqa: E402
 from .tracks import Track, TrackSet  # noqa: E402
 
-__all__ = ["plot_trace", "plot_posterior", "plot_tracks", "plot_model_check", "save_figure"]
+__all__ = [
+    "plot_trace",
+    "plot_posterior",
+    "plot_tracks",
+    "plot_model_check",
+    "plot_reliability",
+    "plot_coverage_curves",
+    "plot_sbc_ecdf",
+    "plot_error_vs_length",
+    "save_figure",
+]
 
 
 def _figure_of(axes) -> plt.Figure:
@@ -100,6 +110,149 @@ def plot_model_check(df, ax=None, level: float = 0.05) -> plt.Figure:
                  fontsize="medium")  # fmt: skip
     ax.legend(fontsize="small", frameon=False)
     return ax.get_figure()
+
+
+# -- calibration studies ---------------------------------------------------------
+def _grid(keys: list, ncols: int = 4, size: float = 3.0):
+    n = len(keys)
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 0.9),
+                             squeeze=False, layout="constrained")  # fmt: skip
+    for a in axes.ravel()[n:]:
+        a.set_visible(False)
+    return fig, axes.ravel()
+
+
+def _panels(per_track, by=("parameter", "length")):
+    return sorted(per_track.groupby(list(by)).groups.keys(), key=lambda k: (str(k[0]), k[1]))
+
+
+def _estimators(per_track) -> list:
+    return list(dict.fromkeys(per_track["estimator"]))
+
+
+def plot_reliability(per_track, n_bins: int = 8) -> plt.Figure | None:
+    """Reliability diagrams: RMSE against root mean predicted variance in bins of predicted sd.
+
+    One panel per (parameter, length), one line per estimator; a calibrated
+    predictor lies on the diagonal (above it: over-confident). ``per_track``
+    is :attr:`bayesdiff.calibration.StudyResult.per_track` for one model.
+    """
+    from .calibration import ence
+
+    pt = per_track[np.isfinite(per_track["sd"].to_numpy(float))]
+    if pt.empty:
+        return None
+    keys = _panels(pt)
+    fig, axes = _grid(keys)
+    for ax, (par, n) in zip(axes, keys, strict=False):
+        g = pt[(pt["parameter"] == par) & (pt["length"] == n)]
+        hi = 0.0
+        for i, est in enumerate(_estimators(pt)):
+            e = g[g["estimator"] == est]
+            if e.empty:
+                continue
+            r = ence(e["mean"], e["sd"], e["truth"], n_bins)
+            if r.table.empty:
+                continue
+            ax.plot(r.table["rmv"], r.table["rmse"], "o-", ms=3, color=f"C{i}",
+                    label=f"{est} (ENCE {r.ence:.2f})")  # fmt: skip
+            hi = max(hi, r.table["rmv"].max(), r.table["rmse"].max())
+        ax.plot([0, hi], [0, hi], color="0.5", ls=":", lw=1)
+        ax.set_xscale("symlog", linthresh=1e-2)
+        ax.set_yscale("symlog", linthresh=1e-2)
+        ax.set_title(f"{par}, n = {n}", fontsize="medium")
+        ax.set_xlabel("RMV (predicted sd)")
+        ax.set_ylabel("RMSE")
+        ax.legend(fontsize="x-small", frameon=False)
+    fig.suptitle(f"reliability: {per_track['model'].iloc[0]}", fontsize="medium")
+    return fig
+
+
+def plot_coverage_curves(per_track) -> plt.Figure | None:
+    """Coverage of central intervals against their nominal level (from each track's PIT)."""
+    from .calibration import coverage_from_pit
+
+    pt = per_track[np.isfinite(per_track["pit"].to_numpy(float))]
+    if pt.empty:
+        return None
+    levels = np.linspace(0.02, 0.98, 49)
+    keys = _panels(pt)
+    fig, axes = _grid(keys)
+    for ax, (par, n) in zip(axes, keys, strict=False):
+        g = pt[(pt["parameter"] == par) & (pt["length"] == n)]
+        m = len(g[g["estimator"] == g["estimator"].iloc[0]])
+        band = 2 * np.sqrt(levels * (1 - levels) / max(m, 1))
+        ax.fill_between(levels, levels - band, levels + band, color="0.85", lw=0)
+        ax.plot([0, 1], [0, 1], color="0.5", ls=":", lw=1)
+        for i, est in enumerate(_estimators(pt)):
+            e = g[g["estimator"] == est]
+            if not e.empty:
+                ax.plot(levels, coverage_from_pit(e["pit"], levels), color=f"C{i}", label=est)
+        ax.set_title(f"{par}, n = {n}", fontsize="medium")
+        ax.set_xlabel("nominal level")
+        ax.set_ylabel("coverage")
+        ax.legend(fontsize="x-small", frameon=False)
+    fig.suptitle(f"coverage of central intervals: {per_track['model'].iloc[0]} "
+                 "(grey: ±2 binomial s.e.)", fontsize="medium")  # fmt: skip
+    return fig
+
+
+def plot_sbc_ecdf(per_track, ci_prob: float = 0.95) -> plt.Figure | None:
+    """SBC/PIT ECDF-difference plots with simultaneous bands (``arviz.plot_ecdf``).
+
+    For posterior draws the PIT is the randomized normalized rank
+    ``(rank + U) / (n_draws + 1)``; for Gaussian predictors ``Phi(z)``.
+    The band holds the whole ECDF difference with probability ``ci_prob``
+    when calibrated. One panel per (parameter, length), one colour per estimator.
+    """
+    pt = per_track[np.isfinite(per_track["pit"].to_numpy(float))]
+    if pt.empty:
+        return None
+    rng = np.random.default_rng(0)
+    keys = _panels(pt)
+    fig, axes = _grid(keys)
+    for ax, (par, n) in zip(axes, keys, strict=False):
+        g = pt[(pt["parameter"] == par) & (pt["length"] == n)]
+        for i, est in enumerate(_estimators(pt)):
+            e = g[g["estimator"] == est]
+            if e.empty:
+                continue
+            L = e["n_draws"].to_numpy(int)
+            u = np.where(L > 0, (e["rank"].to_numpy(float) + rng.uniform(size=len(e))) / (L + 1),
+                         e["pit"].to_numpy(float))  # fmt: skip
+            _arviz.plot_ecdf_difference(u, ax=ax, ci_prob=ci_prob, color=f"C{i}", label=est)
+        ax.set_title(f"{par}, n = {n}", fontsize="medium")
+        ax.set_xlabel("PIT / normalized rank")
+        ax.set_ylabel("ECDF - uniform")
+        ax.legend(fontsize="x-small", frameon=False)
+    fig.suptitle(f"SBC ECDF difference ({ci_prob:.0%} simultaneous bands): "
+                 f"{per_track['model'].iloc[0]}", fontsize="medium")  # fmt: skip
+    return fig
+
+
+def plot_error_vs_length(table, metric: str = "mae") -> plt.Figure | None:
+    """A metric (default MAE) against track length, one panel per (model, parameter)."""
+    t = table[table["parameter"] != "model"]
+    if t.empty or metric not in t:
+        return None
+    keys = sorted(t.groupby(["model", "parameter"]).groups.keys())
+    fig, axes = _grid(keys)
+    for ax, (model, par) in zip(axes, keys, strict=False):
+        g = t[(t["model"] == model) & (t["parameter"] == par)]
+        for i, ((est, fit, snr), e) in enumerate(g.groupby(["estimator", "fit_model", "snr"])):
+            e = e.sort_values("length")
+            lab = est + ("" if fit in ("-", model) else f" [{fit}]")
+            lab += "" if not np.isfinite(snr) else f", SNR {snr:g}"
+            ax.plot(e["length"], e[metric], "o-", ms=3, color=f"C{i}", label=lab)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{model}: {par}", fontsize="medium")
+        ax.set_xlabel("track length (steps)")
+        ax.set_ylabel(metric.upper())
+        ax.legend(fontsize="x-small", frameon=False)
+    return fig
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> Path:

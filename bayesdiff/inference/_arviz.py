@@ -30,10 +30,13 @@ __all__ = [
     "to_netcdf",
     "from_netcdf",
     "posterior_draws",
+    "track_draws",
+    "plot_ecdf_difference",
     "ess_array",
     "pareto_khat",
     "psis",
     "loo_array",
+    "neural_inference_data",
 ]
 
 #: Thresholds of the always-on diagnostics.
@@ -244,6 +247,52 @@ def posterior_draws(idata: az.InferenceData, names: Sequence[str]) -> dict[str, 
     return out
 
 
+def track_draws(
+    idata: az.InferenceData, names: Sequence[str], thin: int = 1
+) -> dict[str, np.ndarray]:
+    """Posterior arrays of a ``track``-dimensioned posterior as (n_draws, n_track, ...).
+
+    Every chain is thinned by ``thin`` before the chains are concatenated.
+    """
+    post = idata.posterior
+    out = {}
+    for n in names:
+        da = post[n]
+        if "track" not in da.dims:
+            raise ValueError(f"posterior variable {n!r} has no 'track' dimension")
+        rest = [d for d in da.dims if d not in ("chain", "draw", "track")]
+        a = da.transpose("chain", "draw", "track", *rest).values[:, :: max(1, int(thin))]
+        out[n] = a.reshape(-1, *a.shape[2:])
+    return out
+
+
+def plot_ecdf_difference(pit: np.ndarray, ax, ci_prob: float = 0.95, npoints: int = 100,
+                         color: str | None = None, label: str | None = None):  # fmt: skip
+    """ECDF difference of PIT values against U(0, 1) with a simultaneous band (``az.plot_ecdf``).
+
+    The band is ArviZ's simultaneous confidence band for ``len(pit)`` uniform
+    draws evaluated at ``npoints`` fixed points (Säilynoja et al. 2022).
+    """
+    from scipy import stats
+
+    u = np.asarray(pit, dtype=float)
+    u = u[np.isfinite(u)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return az.plot_ecdf(
+            u,
+            cdf=stats.uniform(0, 1).cdf,
+            difference=True,
+            confidence_bands=True,
+            ci_prob=ci_prob,
+            eval_points=np.linspace(0, 1, npoints + 1)[1:],
+            npoints=npoints,
+            ax=ax,
+            plot_kwargs={"color": color, "label": label},
+            fill_kwargs={"alpha": 0.15, "color": color or "C0"},
+        )
+
+
 def to_netcdf(idata: az.InferenceData, path: str | os.PathLike) -> Path:
     """Write atomically: a temporary file in the same folder, then rename."""
     path = Path(path)
@@ -276,3 +325,30 @@ def plot_posterior(
     """ArviZ posterior densities with HDI (returns the axes)."""
     names = list(var_names or _param_vars(idata))
     return az.plot_posterior(idata, var_names=names, hdi_prob=hdi_prob)
+
+
+def neural_inference_data(
+    draws: Mapping[str, np.ndarray],
+    *,
+    track_ids: Sequence,
+    model_probability: np.ndarray | None = None,
+    model_names: Sequence[str] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> az.InferenceData:
+    """InferenceData from draws of a neural predictive distribution.
+
+    ``draws`` maps names to arrays of shape (draw, track); they become the
+    ``posterior`` group with dims (chain=1, draw, track). ``model_probability``
+    (track, model) goes into ``constant_data``.
+    """
+    posterior = {k: np.asarray(v)[None] for k, v in draws.items()}
+    constant = {}
+    dims: dict[str, list[str]] = {k: ["track"] for k in posterior}
+    coords: dict[str, Sequence] = {"track": list(track_ids)}
+    if model_probability is not None:
+        constant["model_probability"] = np.asarray(model_probability)
+        dims["model_probability"] = ["track", "model"]
+        coords["model"] = list(model_names or range(np.shape(model_probability)[1]))
+    return build_inference_data(
+        posterior, constant_data=constant, coords=coords, dims=dims, attrs=attrs
+    )

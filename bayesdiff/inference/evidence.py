@@ -767,7 +767,7 @@ class _IncrementQuadrature:
                     "log_z": logz,
                 }
             )
-            self._final = {"A": A, "U": U, "LW": LW + lg, "n_lam": n_lam}
+            self._final = {"A": A, "U": U, "LW": LW + lg, "n_lam": n_lam, "aw": aw, "uw": uw}
             if prev is not None:
                 err = abs(logz - prev)
                 if err < tol:
@@ -784,12 +784,16 @@ class _IncrementQuadrature:
         return levels[-1]["log_z"], max(err, 1e-12), self.n_evals, details
 
     # -- posterior draws from the grid ---------------------------------------------
-    def draws(self, n: int, seed: int) -> dict[str, np.ndarray]:
+    def draws(self, n: int, seed: int, jitter: bool = False) -> dict[str, np.ndarray]:
         """``n`` posterior draws resampled from the final grid, shape (1, n, ...).
 
         Outer nodes and ``log D`` nodes are drawn with probability proportional
         to their quadrature weight times the integrand; the drift, given
-        them, from its exact Gaussian conditional.
+        them, from its exact Gaussian conditional. With ``jitter``, each
+        ``alpha``, ``u`` and ``log D`` draw is then spread uniformly over its
+        node's cell (between the midpoints to the neighbouring nodes), so the
+        draws follow the piecewise-constant density of the grid instead of
+        sitting on the nodes.
         """
         if self._final is None:
             self.run()
@@ -830,9 +834,19 @@ class _IncrementQuadrature:
         for j in range(n):
             row = vals[inv[j]]
             q = np.exp(row - np.max(row))
-            out_lam[j] = lam_nodes[inv[j], rng.choice(q.size, p=q / q.sum())]
+            k = rng.choice(q.size, p=q / q.sum())
+            out_lam[j] = lam_nodes[inv[j], k]
+            if jitter:  # the padded nodes (zero weight) sit after the real, ascending ones
+                out_lam[j] = _spread(lam_nodes[inv[j]][np.isfinite(row)], k, rng)
         alpha = a[inv]
         uu = u[inv]
+        if jitter:
+            for coord, arr in (("alpha", alpha), ("u", uu)):
+                if (coord == "alpha" and self.fbm) or (coord == "u" and self.noise):
+                    nodes = np.unique(fin["A"] if coord == "alpha" else fin["U"])
+                    box = fin["aw"] if coord == "alpha" else fin["uw"]
+                    pos = np.searchsorted(nodes, arr)
+                    arr[:] = [_spread(nodes, int(i), rng, box) for i in pos]
         ell = out_lam + alpha * math.log(self.dt)
         res: dict[str, np.ndarray] = {}
         if self.fbm:
@@ -848,6 +862,18 @@ class _IncrementQuadrature:
         if self.noise:
             res["sigma"] = np.exp(0.5 * (uu + ell))
         return {k: v[None] for k, v in res.items()}
+
+
+def _spread(nodes: np.ndarray, k: int, rng: np.random.Generator, box=None) -> float:
+    """A uniform draw over the cell of ``nodes[k]`` (sorted nodes; cells end at midpoints,
+    the outer cells as far out as the inner half-width, or at the ``box`` edges)."""
+    lo = 0.5 * (nodes[k - 1] + nodes[k]) if k > 0 else None
+    hi = 0.5 * (nodes[k] + nodes[k + 1]) if k < len(nodes) - 1 else None
+    if lo is None and hi is None:
+        return float(nodes[k])
+    lo = lo if lo is not None else (box[0] if box else nodes[k] - (hi - nodes[k]))
+    hi = hi if hi is not None else (box[1] if box else nodes[k] + (nodes[k] - lo))
+    return float(rng.uniform(lo, hi))
 
 
 # =============================================================================

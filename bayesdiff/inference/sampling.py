@@ -245,8 +245,15 @@ def sample(
         Random seed; the same seed gives the same draws.
     progress : bool
         Show a progress bar.
-    method : {"nuts"}
-        Sampling method ("auto" is an alias of "nuts" for now).
+    method : {"nuts", "grid", "auto"}
+        ``"nuts"``: NumPyro's No-U-Turn sampler, the general path and the
+        reference. ``"grid"``: exact deterministic quadrature over the
+        parameters (FBM and Brownian motion, with or without noise, drift and
+        gaps; ``D`` and drift are integrated on inner rules), converged to
+        0.01 in the log evidence, then ``chains x draws`` independent draws
+        from the grid's piecewise-constant posterior; ``tune`` and the NUTS
+        settings are ignored and ``sample_stats`` is absent. ``"auto"``:
+        ``"grid"`` where it applies, otherwise ``"nuts"``.
     target_accept, max_tree_depth, dense_mass
         NUTS settings: target acceptance probability of step-size adaptation,
         maximum tree depth, and a dense (rather than diagonal) mass matrix.
@@ -273,8 +280,18 @@ def sample(
     >>> idata = bd.sample(m, track, draws=500, tune=500, progress=False)  # doctest: +SKIP
     >>> bd.summary(idata)  # doctest: +SKIP
     """
-    if method not in ("nuts", "auto"):
-        raise ValueError(f"unknown method {method!r}; use 'nuts'")
+    if method not in ("nuts", "auto", "grid"):
+        raise ValueError(f"unknown method {method!r}; use 'nuts', 'grid' or 'auto'")
+    if method != "nuts" and isinstance(track, (Track, TrackSet)):
+        from .evidence import quadrature_reason
+
+        tracks = list(track) if isinstance(track, TrackSet) else [track]
+        reason = quadrature_reason(model, tracks)
+        if method == "grid" and reason is not None:
+            raise ValueError(f"method='grid' does not apply to {model.name}: {reason}")
+        if reason is None:
+            _check_counts(draws, 0, chains)
+            return _sample_grid(model, track, tracks, draws, chains, seed, warn)
     if isinstance(track, TrackSet):
         return _sample_pooled(model, track, draws, tune, chains, seed, progress,
                               _opts(dense_mass, target_accept, max_tree_depth), warn)  # fmt: skip
@@ -297,6 +314,37 @@ def sample(
         model, params, stats, 0, {"obs": ll}, ["step"], track_info=_track_info([track]),
         dims_extra=[], seed=seed, seconds=seconds, chains=chains, draws=draws, warn=warn,
         kind="single", stats_trimmed=True,
+    )  # fmt: skip
+
+
+def _sample_grid(model, track, tracks, draws, chains, seed, warn):
+    """Posterior draws from the adaptive quadrature grid of :mod:`.evidence`."""
+    from .evidence import _IncrementQuadrature
+
+    for t in tracks:
+        t.require(model.min_points, f"the {model.name} model")
+    t0 = time.perf_counter()
+    quad = _IncrementQuadrature(model, tracks)
+    log_z, err, n_eval, details = quad.run()
+    flat = quad.draws(chains * draws, seed, jitter=True)
+    params = {k: v.reshape(chains, draws, *v.shape[2:]) for k, v in flat.items()}
+    seconds = time.perf_counter() - t0
+    pooled = isinstance(track, TrackSet)
+    extra = {"log_evidence": log_z, "log_evidence_error": err, "grid_converged": details["converged"],
+             "grid_levels": details["levels"]}  # fmt: skip
+    if not pooled:
+        data, regular = as_data(track)
+        ll = np.asarray(_pointwiser(model, regular, lane_axis=None)(params, data))
+        return _finish(
+            model, params, None, 0, {"obs": ll}, ["step"], track_info=_track_info([track]),
+            dims_extra=[], seed=seed, seconds=seconds, chains=chains, draws=draws, warn=warn,
+            kind="single", method="grid", extra_attrs=extra,
+        )  # fmt: skip
+    ll_all = _pooled_loglik(model, track, params, chains, draws)
+    return _finish(
+        model, params, None, 0, {"obs": ll_all}, ["track", "step"],
+        track_info=_track_info(list(track)), dims_extra=[], seed=seed, seconds=seconds,
+        chains=chains, draws=draws, warn=warn, kind="pooled", method="grid", extra_attrs=extra,
     )  # fmt: skip
 
 
@@ -463,18 +511,25 @@ def _sample_pooled(model, tracks, draws, tune, chains, seed, progress, opts, war
         model_fn, model, data_tuple, z0, k_run, tune, draws, chains, progress, opts
     )
     seconds = time.perf_counter() - t0
-    n, n_max = len(tracks), int(tracks.lengths.max()) - 1
-    ll_all = np.full((chains, draws, n, n_max), np.nan)
-    for (data, reg), b in zip(datas, batches, strict=True):
-        ll = _pointwise_batch(model, data, reg, params)  # (chain, draw, B, L)
-        for j, gi in enumerate(b.index):
-            L = tracks[int(gi)].n_steps
-            ll_all[:, :, gi, :L] = ll[:, :, j, :L]
+    ll_all = _pooled_loglik(model, tracks, params, chains, draws)
     return _finish(
         model, params, stats, tune, {"obs": ll_all}, ["track", "step"],
         track_info=_track_info(list(tracks)), dims_extra=[], seed=seed, seconds=seconds,
         chains=chains, draws=draws, warn=warn, kind="pooled", stats_trimmed=True,
     )  # fmt: skip
+
+
+def _pooled_loglik(model, tracks, params, chains, draws) -> np.ndarray:
+    """Pointwise log-likelihood (chain, draw, track, step) of shared parameters, NaN-padded."""
+    n, n_max = len(tracks), int(tracks.lengths.max()) - 1
+    ll_all = np.full((chains, draws, n, n_max), np.nan)
+    for b in tracks.batches(bucket="pow2", min_steps=1):
+        data, reg = as_data(b)
+        ll = _pointwise_batch(model, data, reg, params)  # (chain, draw, B, L)
+        for j, gi in enumerate(b.index):
+            L = tracks[int(gi)].n_steps
+            ll_all[:, :, gi, :L] = ll[:, :, j, :L]
+    return ll_all
 
 
 _EXTRA = (
@@ -591,21 +646,26 @@ def _coord_ids(ids: list) -> list:
 
 
 def _finish(model, params, stats, tune, loglik, ll_dims, *, track_info, dims_extra, seed, seconds,
-            chains, draws, warn, kind, stats_trimmed=False):  # fmt: skip
-    """Build the InferenceData, compute diagnostics, warn."""
+            chains, draws, warn, kind, stats_trimmed=False, method="nuts",
+            extra_attrs=None):  # fmt: skip
+    """Build the InferenceData, compute diagnostics, warn (``stats`` None: no sample_stats)."""
     dim = track_info["dim"]
-    if not stats_trimmed:
-        stats = _post(stats, tune)
-    div, n_steps, acc, step, energy, pe = stats
-    sample_stats = {
-        "diverging": np.asarray(div, bool),
-        "n_steps": np.asarray(n_steps),
-        "tree_depth": np.floor(np.log2(np.asarray(n_steps) + 1)).astype(np.int64),
-        "acceptance_rate": np.asarray(acc),
-        "step_size": np.asarray(step),
-        "energy": np.asarray(energy),
-        "lp": -np.asarray(pe),
-    }
+    if stats is None:
+        sample_stats, n_div = None, 0
+    else:
+        if not stats_trimmed:
+            stats = _post(stats, tune)
+        div, n_steps, acc, step, energy, pe = stats
+        n_div = int(np.asarray(div).sum())
+        sample_stats = {
+            "diverging": np.asarray(div, bool),
+            "n_steps": np.asarray(n_steps),
+            "tree_depth": np.floor(np.log2(np.asarray(n_steps) + 1)).astype(np.int64),
+            "acceptance_rate": np.asarray(acc),
+            "step_size": np.asarray(step),
+            "energy": np.asarray(energy),
+            "lp": -np.asarray(pe),
+        }
     dims = {}
     for p, a in params.items():
         extra = list(dims_extra) + _param_dims(model, p, a.ndim - 2 - len(dims_extra), dim)
@@ -633,7 +693,7 @@ def _finish(model, params, stats, tune, loglik, ll_dims, *, track_info, dims_ext
         "bayesdiff_version": __version__,
         "model": model.name,
         "model_config": model.config(),
-        "method": "nuts",
+        "method": method,
         "fit": kind,
         "seed": int(seed),
         "chains": int(chains),
@@ -644,6 +704,7 @@ def _finish(model, params, stats, tune, loglik, ll_dims, *, track_info, dims_ext
         if single or kind == "pooled"
         else "see coords",
         "sources": track_info["sources"],
+        **(extra_attrs or {}),
     }
     idata = _arviz.build_inference_data(
         params, sample_stats=sample_stats, log_likelihood=loglik, observed_data=obs,
@@ -651,7 +712,6 @@ def _finish(model, params, stats, tune, loglik, ll_dims, *, track_info, dims_ext
     )  # fmt: skip
     diag = _arviz.diagnostics(idata)
     msgs = _arviz.warn_diagnostics(diag, stacklevel=4) if warn else []
-    n_div = int(np.asarray(div).sum())
     summary_attrs = {
         "max_r_hat": float(np.nanmax(diag["r_hat"])),
         "min_ess_bulk": float(np.nanmin(diag["ess_bulk"])),

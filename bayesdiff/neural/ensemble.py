@@ -1,0 +1,442 @@
+"""Amortized estimators and deep ensembles: prediction, saving and loading.
+
+A :class:`DeepEnsemble` of ``M`` members evaluates all members together: their
+parameters are stacked along a leading axis and the network is ``vmap``-ed
+over it, compiled once per (bucket length, padded batch size). The members'
+Gaussians are combined as an equally weighted mixture (Lakshminarayanan,
+Pritzel & Blundell 2017):
+
+    mean = mean_i mu_i,    var = mean_i sigma_i^2 + var_i mu_i,
+
+and the class probabilities are averaged.
+
+Saved networks are a folder with ``manifest.json`` (format version, bayesdiff
+version, architecture, training set-up and priors, model names, per-member
+training record and the SHA-256 of every weights file) and one
+``member<i>.msgpack`` per member (Flax serialization of the parameters). No
+pickle is involved; a missing, corrupted or incompatible file raises
+:class:`~bayesdiff.errors.NetworkFileError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from .._version import __version__
+from ..errors import NetworkFileError
+from ..tracks import Track, TrackSet
+from .features import as_trackset, buckets, check_tracks, physical_log_d
+from .networks import Architecture
+from .train import TrainConfig
+
+__all__ = ["AmortizedEstimator", "DeepEnsemble", "load", "default_ensemble", "FORMAT"]
+
+#: Version of the saved-network layout; files of another format are refused.
+FORMAT = 1
+_DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "neural" / "default"
+_MIN_PAD = 64
+
+
+def _pad_size(n: int, max_batch: int) -> int:
+    return min(max_batch, max(_MIN_PAD, 1 << int(np.ceil(np.log2(max(n, 1))))))
+
+
+class _Predictor:
+    """Shared machinery: stacked member parameters, compiled evaluation per bucket."""
+
+    arch: Architecture
+    config: TrainConfig
+    max_batch: int = 4096
+
+    # -- what the network accepts -------------------------------------------------------
+    @property
+    def model_names(self) -> list[str]:
+        """Class names, in the order of the ``p_<name>`` columns."""
+        return list(self.config.models)
+
+    @property
+    def min_length(self) -> int:
+        """Shortest track (points) the network accepts."""
+        return int(self.config.lengths[0])
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        """Track dimensions the network accepts."""
+        return tuple(int(d) for d in self.config.dims)
+
+    def _stacked(self):
+        raise NotImplementedError
+
+    @cached_property
+    def _apply(self):
+        net = self.arch.build()
+
+        def one(params, x, mask, dim):
+            out, emb = net.apply(params, x, mask, dim)
+            return out, emb
+
+        return jax.jit(jax.vmap(one, in_axes=(0, None, None, None)))
+
+    # -- raw outputs -----------------------------------------------------------------------
+    def _raw(self, tracks) -> tuple[TrackSet, dict[str, np.ndarray]]:
+        """Per-member outputs: arrays of shape (M, n_tracks, ...), physical units."""
+        ts = as_trackset(tracks)
+        check_tracks(ts, self.min_length, self.dims)
+        params = self._stacked()
+        M, N, K = self.n_members, len(ts), len(self.model_names)
+        out = np.empty((M, N, 4 + K), np.float32)
+        emb = np.empty((M, N, self.arch.hidden), np.float32)
+        log_scale = np.empty(N)
+        for b in buckets(ts, self.max_batch):
+            n = len(b.index)
+            size = _pad_size(n, self.max_batch)
+            x = np.zeros((size, *b.x.shape[1:]), np.float32)
+            mask = np.zeros((size, b.x.shape[1]), np.float32)
+            dim = np.ones(size, np.float32)
+            x[:n], mask[:n], dim[:n] = b.x, b.mask, b.dim
+            mask[n:, 0] = 1.0  # padding rows: one dummy step keeps them finite
+            o, e = self._apply(params, x, mask, dim)
+            out[:, b.index] = np.asarray(o)[:, :n]
+            emb[:, b.index] = np.asarray(e)[:, :n]
+            log_scale[b.index] = b.log_scale
+        dt = np.array([t.dt for t in ts])
+        a_mu, a_var = out[..., 0].astype(np.float64), out[..., 1].astype(np.float64)
+        z_mu, z_var = out[..., 2].astype(np.float64), out[..., 3].astype(np.float64)
+        logdt = np.log(dt)
+        raw = {
+            "alpha_mean": a_mu,
+            "alpha_var": a_var,
+            "logD_mean": physical_log_d(z_mu, log_scale, a_mu, dt),
+            "logD_var": z_var + logdt**2 * a_var,
+            "prob": np.asarray(jax.nn.softmax(jnp.asarray(out[..., 4:]), axis=-1), np.float64),
+            "embedding": emb,
+        }
+        return ts, raw
+
+    # -- public face ---------------------------------------------------------------------
+    def predict(self, tracks: Track | TrackSet | Iterable[Track]) -> pd.DataFrame:
+        """Estimates for every track.
+
+        Parameters
+        ----------
+        tracks : Track, TrackSet or iterable of Track
+            Tracks of at least :attr:`min_length` points and a dimension in
+            :attr:`dims`; otherwise a :class:`~bayesdiff.errors.TrackTooShortError`
+            or :class:`~bayesdiff.errors.DimensionError` names the first bad track.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per track, in input order: ``track`` (id), ``n_points``,
+            ``alpha_mean``, ``alpha_sd``, ``logD_mean``, ``logD_sd`` (natural
+            log of D in length^2/s^alpha), ``D_mean``, ``D_sd`` (moments of the
+            log-normal mixture), ``p_<model>`` (class probabilities) and
+            ``model`` (the most probable class). For an ensemble the
+            Gaussians of the members are mixed (see the module docstring).
+        """
+        ts, raw = self._raw(tracks)
+        a_m, a_v = raw["alpha_mean"], raw["alpha_var"]
+        l_m, l_v = raw["logD_mean"], raw["logD_var"]
+        alpha_mean = a_m.mean(0)
+        alpha_var = a_v.mean(0) + a_m.var(0)
+        logd_mean = l_m.mean(0)
+        logd_var = l_v.mean(0) + l_m.var(0)
+        # moments of the mixture of log-normals
+        d1 = np.exp(l_m + l_v / 2).mean(0)
+        d2 = np.exp(2 * l_m + 2 * l_v).mean(0)
+        prob = raw["prob"].mean(0)
+        df = pd.DataFrame(
+            {
+                "track": ts.ids,
+                "n_points": ts.lengths,
+                "alpha_mean": alpha_mean,
+                "alpha_sd": np.sqrt(alpha_var),
+                "logD_mean": logd_mean,
+                "logD_sd": np.sqrt(logd_var),
+                "D_mean": d1,
+                "D_sd": np.sqrt(np.maximum(d2 - d1**2, 0.0)),
+            }
+        )
+        for k, name in enumerate(self.model_names):
+            df[f"p_{name}"] = prob[:, k]
+        df["model"] = np.asarray(self.model_names)[prob.argmax(1)]
+        return df
+
+    def embed(self, tracks: Track | TrackSet | Iterable[Track]) -> np.ndarray:
+        """Penultimate-layer features, shape (n_tracks, n_members * hidden).
+
+        Members' features are concatenated (their coordinates are not aligned
+        across members); for one member the shape is (n_tracks, hidden).
+        """
+        _, raw = self._raw(tracks)
+        e = raw["embedding"]
+        return np.concatenate(list(e), axis=1)
+
+    def to_inference_data(
+        self, tracks: Track | TrackSet | Iterable[Track], draws: int = 1000, seed: int = 0
+    ):
+        """Draws from the predictive mixture as ArviZ InferenceData.
+
+        The ``posterior`` group holds ``alpha``, ``logD`` and ``D`` with dims
+        ``(chain=1, draw, track)``: each draw picks a member uniformly and
+        samples its Gaussians (alpha and log D independently given the member).
+        ``constant_data`` holds the class probabilities ``model_probability``
+        (track, model).
+        """
+        from ..inference._arviz import neural_inference_data
+
+        ts, raw = self._raw(tracks)
+        M, N = raw["alpha_mean"].shape
+        rng = np.random.default_rng(seed)
+        pick = rng.integers(M, size=(draws, N))
+        cols = np.arange(N)[None, :]
+        a = raw["alpha_mean"][pick, cols] + np.sqrt(raw["alpha_var"][pick, cols]) * (
+            rng.standard_normal((draws, N))
+        )
+        ld = raw["logD_mean"][pick, cols] + np.sqrt(raw["logD_var"][pick, cols]) * (
+            rng.standard_normal((draws, N))
+        )
+        return neural_inference_data(
+            {"alpha": a, "logD": ld, "D": np.exp(ld)},
+            track_ids=ts.ids,
+            model_probability=raw["prob"].mean(0),
+            model_names=self.model_names,
+            attrs={
+                "inference": "neural deep ensemble",
+                "n_members": M,
+                "network": self.arch.to_dict(),
+                "bayesdiff_version": __version__,
+            },
+        )
+
+
+class AmortizedEstimator(_Predictor):
+    """One trained network.
+
+    Parameters
+    ----------
+    arch : Architecture
+    params : pytree
+        Flax parameters (float32).
+    config : TrainConfig
+        The training set-up (models, lengths, dims, ...).
+    info : dict, optional
+        Training record (seed, steps, validation loss, seconds).
+
+    Examples
+    --------
+    >>> import bayesdiff as bd
+    >>> net = bd.neural.default_ensemble().members[0]
+    >>> ts = bd.models.FBM().simulate(0, {"alpha": 0.5, "D": 0.1}, 100, 0.05, dim=2, n_tracks=3)
+    >>> net.predict(ts).shape[0]
+    3
+    """
+
+    n_members = 1
+
+    def __init__(self, arch: Architecture, params: Any, config: TrainConfig, info=None):
+        self.arch = arch
+        self.params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
+        self.config = config
+        self.info = dict(info or {})
+
+    def _stacked(self):
+        return jax.tree.map(lambda a: a[None], self.params)
+
+    @property
+    def members(self) -> list[AmortizedEstimator]:
+        return [self]
+
+    def save(self, path: str | Path) -> Path:
+        """Save as a one-member ensemble folder (see :class:`DeepEnsemble`)."""
+        return DeepEnsemble([self]).save(path)
+
+    def __repr__(self) -> str:
+        return f"AmortizedEstimator({self.arch.kind}, classes={self.model_names})"
+
+
+class DeepEnsemble(_Predictor):
+    """A deep ensemble of :class:`AmortizedEstimator` members (same architecture).
+
+    Attributes
+    ----------
+    members : list of AmortizedEstimator
+    model_names, min_length, dims :
+        What the networks classify and accept.
+
+    Examples
+    --------
+    >>> import bayesdiff as bd
+    >>> ens = bd.neural.default_ensemble()
+    >>> ts = bd.models.FBM().simulate(0, {"alpha": 0.5, "D": 0.1}, 100, 0.05, dim=2, n_tracks=4)
+    >>> df = ens.predict(ts)
+    >>> list(df.columns[:8])
+    ['track', 'n_points', 'alpha_mean', 'alpha_sd', 'logD_mean', 'logD_sd', 'D_mean', 'D_sd']
+    """
+
+    def __init__(self, members: Sequence[AmortizedEstimator], info: dict | None = None):
+        members = list(members)
+        if not members:
+            raise ValueError("a DeepEnsemble needs at least one member")
+        self.members = members
+        self.arch = members[0].arch
+        self.config = members[0].config
+        self.info = dict(info or {})
+        for m in members[1:]:
+            if m.arch != self.arch or m.config.models != self.config.models:
+                raise ValueError("ensemble members must share architecture and model classes")
+
+    @property
+    def n_members(self) -> int:
+        return len(self.members)
+
+    @cached_property
+    def _stacked_params(self):
+        return jax.tree.map(lambda *a: jnp.stack(a), *[m.params for m in self.members])
+
+    def _stacked(self):
+        return self._stacked_params
+
+    # -- files ---------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write ``manifest.json`` and ``member<i>.msgpack`` into folder ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        files = []
+        for i, m in enumerate(self.members):
+            data = flax.serialization.to_bytes(jax.tree.map(np.asarray, m.params))
+            name = f"member{i}.msgpack"
+            (path / name).write_bytes(data)
+            files.append(
+                {
+                    "file": name,
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "train": _jsonable(m.info),
+                }
+            )
+        manifest = {
+            "format": FORMAT,
+            "bayesdiff_version": __version__,
+            "architecture": self.arch.to_dict(),
+            "training": self.config.to_dict(),
+            "model_names": self.model_names,
+            "min_length": self.min_length,
+            "dims": list(self.dims),
+            "members": files,
+            "info": _jsonable(self.info),
+        }
+        tmp = path / "manifest.json.tmp"
+        tmp.write_text(json.dumps(manifest, indent=1))
+        tmp.replace(path / "manifest.json")
+        return path
+
+    def __repr__(self) -> str:
+        return (
+            f"DeepEnsemble({self.n_members} members, {self.arch.kind}, classes={self.model_names}, "
+            f"min_length={self.min_length}, dims={list(self.dims)})"
+        )
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, default=lambda o: np.asarray(o).tolist()))
+
+
+def _compatible(file_version: str, ours: str = __version__) -> bool:
+    """Same major.minor (0.x releases may change networks)."""
+    return file_version.split(".")[:2] == ours.split(".")[:2]
+
+
+def load(path: str | Path, *, check_version: bool = True) -> DeepEnsemble:
+    """Load a saved network folder (``manifest.json`` + ``member<i>.msgpack``).
+
+    Parameters
+    ----------
+    path : path
+        The folder written by ``save`` (or ``bayesdiff train --out``).
+    check_version : bool
+        Refuse networks saved by another bayesdiff major.minor version
+        (default); the file-format version is always checked.
+
+    Raises
+    ------
+    NetworkFileError
+        Missing or unreadable manifest or weights, checksum mismatch (a
+        corrupted file), another format or version, or weights that do not
+        fit the architecture.
+    """
+    path = Path(path)
+    mpath = path / "manifest.json"
+    if not mpath.is_file():
+        raise NetworkFileError(f"{path}: no manifest.json (not a saved bayesdiff network folder)")
+    try:
+        manifest = json.loads(mpath.read_text())
+        fmt = manifest["format"]
+        version = str(manifest["bayesdiff_version"])
+        arch = Architecture(**manifest["architecture"])
+        cfg = TrainConfig.from_dict(manifest["training"])
+        entries = manifest["members"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise NetworkFileError(f"{mpath}: unreadable or incomplete manifest ({err})") from None
+    except Exception as err:  # a ModelError from unknown model names, for example
+        raise NetworkFileError(f"{mpath}: invalid manifest ({err})") from None
+    if fmt != FORMAT:
+        raise NetworkFileError(f"{mpath}: network file format {fmt}; this bayesdiff reads {FORMAT}")
+    if check_version and not _compatible(version):
+        raise NetworkFileError(
+            f"{mpath}: saved by bayesdiff {version}, this is {__version__}; retrain "
+            "(`bayesdiff train`, `make train` for the default) or pass check_version=False"
+        )
+    template = arch.build().init(
+        jax.random.PRNGKey(0),
+        jnp.zeros((1, 32, 4), jnp.float32),
+        jnp.ones((1, 32), jnp.float32),
+        jnp.ones((1,), jnp.float32),
+    )
+    members = []
+    for e in entries:
+        wpath = path / str(e.get("file", ""))
+        if not wpath.is_file():
+            raise NetworkFileError(f"{wpath}: weights file listed in the manifest is missing")
+        data = wpath.read_bytes()
+        if hashlib.sha256(data).hexdigest() != e.get("sha256"):
+            raise NetworkFileError(f"{wpath}: checksum mismatch (corrupted or replaced file)")
+        try:
+            params = flax.serialization.from_bytes(template, data)
+        except Exception as err:  # noqa: BLE001 - msgpack raises many kinds
+            raise NetworkFileError(f"{wpath}: cannot read weights ({err})") from None
+        shapes_ok = jax.tree.all(
+            jax.tree.map(lambda a, b: np.shape(a) == np.shape(b), params, template)
+        )
+        if not shapes_ok:
+            raise NetworkFileError(f"{wpath}: weights do not fit the architecture in the manifest")
+        members.append(AmortizedEstimator(arch, params, cfg, e.get("train")))
+    if not members:
+        raise NetworkFileError(f"{mpath}: lists no members")
+    return DeepEnsemble(members, info=manifest.get("info"))
+
+
+_DEFAULT: list[DeepEnsemble] = []
+
+
+def default_ensemble() -> DeepEnsemble:
+    """The pre-trained ensemble shipped with bayesdiff (``make train`` reproduces it).
+
+    Five members trained on Brownian motion, FBM, Langevin, Lévy walk and
+    2-state switching tracks of 20-500 points in 1D and 2D; see
+    ``docs/neural.md`` for its training set-up and measured accuracy.
+    Loaded once per process.
+    """
+    if not _DEFAULT:
+        _DEFAULT.append(load(_DEFAULT_DIR))
+    return _DEFAULT[0]

@@ -1,0 +1,128 @@
+"""Neural amortized inference: throughput, FBM accuracy against NUTS, per-model quality.
+
+Run ``python benchmarks/neural.py`` (``--network DIR`` for another saved
+ensemble, ``--skip bayes`` to leave out the NUTS comparison). Prints three
+tables:
+
+1. throughput of the ensemble (all members evaluated together) on 100-step
+   2-D tracks, in tracks per second, end to end (``predict``) and network only;
+2. FBM alpha MAE of the ensemble against the posterior mean of
+   ``bd.sample_many(bd.models.FBM(), ...)`` on the same 100 tracks
+   (100 steps, no noise), with the wall times;
+3. per model class at 100 steps (training distribution, 1-D and 2-D):
+   alpha MAE, classification accuracy and the coverage of the central 90%
+   interval of alpha, for the ensemble and for its first member alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+import bayesdiff as bd
+from bayesdiff.neural.features import buckets
+from bayesdiff.neural.train import simulate_labelled
+
+
+def throughput(ens, n_tracks: int, repeats: int = 3) -> tuple[float, float]:
+    ts = bd.models.FBM().simulate(0, {"alpha": 0.7, "D": 0.1}, 100, 0.05, dim=2,
+                                  n_tracks=n_tracks)  # fmt: skip
+    ens.predict(ts)  # compile
+    t = time.perf_counter()
+    for _ in range(repeats):
+        ens.predict(ts)
+    e2e = repeats * n_tracks / (time.perf_counter() - t)
+    (b,) = buckets(ts, max_batch=n_tracks)
+    params = ens._stacked()
+    ens._apply(params, b.x, b.mask, b.dim)[0].block_until_ready()
+    t = time.perf_counter()
+    for _ in range(repeats):
+        ens._apply(params, b.x, b.mask, b.dim)[0].block_until_ready()
+    net = repeats * n_tracks / (time.perf_counter() - t)
+    return e2e, net
+
+
+def versus_bayes(ens, n: int = 100, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    alpha = rng.uniform(0.2, 1.8, n)
+    D = np.exp(rng.uniform(np.log(0.01), np.log(1.0), n))
+    ts = bd.models.FBM().simulate(seed, {"alpha": alpha, "D": D}, 100, 0.05, dim=2, n_tracks=n)
+    t = time.perf_counter()
+    df = ens.predict(ts)
+    t_nn = time.perf_counter() - t
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = bd.sample_many(bd.models.FBM(), ts, draws=500, tune=500, chains=2, seed=seed,
+                               progress=False)  # fmt: skip
+    t_b = time.perf_counter() - t
+    post = idata.posterior["alpha"].mean(("chain", "draw")).values
+    return (
+        np.abs(df["alpha_mean"].values - alpha).mean(),
+        np.abs(post - alpha).mean(),
+        t_nn,
+        t_b,
+    )
+
+
+def per_model(ens, n_per: int = 400, seed: int = 1):
+    rows = []
+    names = ens.model_names
+    member = ens.members[0]
+    for k, name in enumerate(names):
+        res = {}
+        for who, net in (("ensemble", ens), ("member", member)):
+            err, hit, cov = [], [], []
+            for dim in ens.dims:
+                ts, alpha, _ = simulate_labelled(ens.config, name, n_per // len(ens.dims), 100,
+                                                 dim, seed + 10 * k + dim)  # fmt: skip
+                df = net.predict(ts)
+                draws = net.to_inference_data(ts, draws=1000, seed=seed).posterior["alpha"]
+                lo = draws.quantile(0.05, ("chain", "draw")).values
+                hi = draws.quantile(0.95, ("chain", "draw")).values
+                err.append(np.abs(df["alpha_mean"].values - alpha))
+                hit.append(df["model"].values == name)
+                cov.append((alpha >= lo) & (alpha <= hi))
+            res[who] = tuple(float(np.mean(np.concatenate(v))) for v in (err, hit, cov))
+        rows.append((name, res))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--network", default="default")
+    ap.add_argument("--batch", type=int, default=4096)
+    ap.add_argument("--skip", default="", help="comma list of: throughput,bayes,models")
+    args = ap.parse_args()
+    skip = set(args.skip.split(","))
+    ens = bd.neural.default_ensemble() if args.network == "default" else bd.neural.load(args.network)
+    print(f"network: {ens!r}")
+    if "throughput" not in skip:
+        e2e, net = throughput(ens, args.batch)
+        print("\n| what | tracks | members | tracks/s |\n|---|---|---|---|")
+        print(f"| predict() end to end, 100-step 2-D tracks | {args.batch} | {ens.n_members} "
+              f"| {e2e:,.0f} |")  # fmt: skip
+        print(f"| network only (one bucket, compiled) | {args.batch} | {ens.n_members} "
+              f"| {net:,.0f} |")  # fmt: skip
+    if "bayes" not in skip:
+        nn_mae, b_mae, t_nn, t_b = versus_bayes(ens)
+        print("\n| FBM, 100 tracks x 100 steps, 2-D, no noise | alpha MAE | wall time (s) |")
+        print("|---|---|---|")
+        print(f"| deep ensemble | {nn_mae:.4f} | {t_nn:.3f} |")
+        print(f"| NUTS posterior mean (sample_many, 2 chains x 500) | {b_mae:.4f} | {t_b:.1f} |")
+        print(f"| ratio ensemble / Bayes | {nn_mae / b_mae:.3f} | speed-up {t_b / t_nn:,.0f}x |")
+    if "models" not in skip:
+        print("\n| model | alpha MAE (ens / member) | accuracy (ens / member) "
+              "| 90% coverage (ens / member) |")  # fmt: skip
+        print("|---|---|---|---|")
+        for name, res in per_model(ens):
+            e, m = res["ensemble"], res["member"]
+            print(f"| {name} | {e[0]:.3f} / {m[0]:.3f} | {e[1]:.3f} / {m[1]:.3f} "
+                  f"| {e[2]:.3f} / {m[2]:.3f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

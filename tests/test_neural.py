@@ -1,0 +1,240 @@
+"""Neural amortized inference: shapes, files, training, ensembles, bad input, CLI.
+
+A tiny two-member ensemble (BM and FBM, 20-64 points) is trained once per
+session; the whole file runs in well under a minute on two cores.
+"""
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import bayesdiff as bd
+from bayesdiff.errors import (
+    DimensionError,
+    NetworkFileError,
+    NonFiniteError,
+    TrackError,
+    TrackTooShortError,
+)
+from bayesdiff.neural import Architecture, TrainConfig
+from bayesdiff.neural.train import loss_terms, simulate_chunk
+
+TINY = Architecture(kind="cnn", channels=8, depth=2, hidden=16, n_classes=2)
+TINY_KW = dict(
+    models=("bm", "fbm"),
+    lengths=(20, 64),
+    dims=(1, 2),
+    n_train=1500,
+    architecture=TINY,
+    progress=False,
+    chunk=500,
+    reuse=1,
+    batch_size=64,
+    val_every=10,
+    n_val=200,
+)
+DATA = Path(__file__).resolve().parent.parent / "examples" / "data" / "halotag_nls.csv"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    ens = bd.neural.train(members=2, seed=0, out=out, **TINY_KW)
+    return ens, out
+
+
+@pytest.fixture(scope="module")
+def fbm_tracks():
+    a = np.linspace(0.3, 1.7, 12)
+    return bd.models.FBM().simulate(3, {"alpha": a, "D": np.full(12, 0.2)}, 40, 0.05, dim=2,
+                                    n_tracks=12)  # fmt: skip
+
+
+def test_public_face():
+    for name in bd.neural.__all__:
+        assert hasattr(bd.neural, name)
+
+
+def test_predict_shapes_and_columns(tiny, fbm_tracks):
+    ens, _ = tiny
+    df = ens.predict(fbm_tracks)
+    assert len(df) == len(fbm_tracks) and list(df["track"]) == fbm_tracks.ids
+    for col in [
+        "alpha_mean",
+        "alpha_sd",
+        "D_mean",
+        "D_sd",
+        "logD_mean",
+        "logD_sd",
+        "p_bm",
+        "p_fbm",
+    ]:
+        assert np.all(np.isfinite(df[col])), col
+    assert np.all(df[["alpha_sd", "D_sd", "logD_sd"]] > 0)
+    np.testing.assert_allclose(df[["p_bm", "p_fbm"]].sum(1), 1.0, rtol=1e-5)
+    assert ens.model_names == ["bm", "fbm"] and ens.min_length == 20 and ens.dims == (1, 2)
+    assert len(ens.members) == 2 and len(ens.members[0].predict(fbm_tracks)) == len(fbm_tracks)
+    assert ens.embed(fbm_tracks).shape == (len(fbm_tracks), 2 * TINY.hidden)
+    assert ens.members[0].embed(fbm_tracks).shape == (len(fbm_tracks), TINY.hidden)
+
+
+def test_single_track_and_1d(tiny):
+    ens, _ = tiny
+    t = bd.models.Brownian().simulate(0, {"D": 1.0}, 30, 0.1, dim=1)[0]
+    df = ens.predict(t)
+    assert len(df) == 1 and np.isfinite(df["alpha_mean"][0])
+
+
+def test_d_scales_with_units(tiny, fbm_tracks):
+    """Positions x10 -> D x100 exactly (the network sees scale-free increments)."""
+    ens, _ = tiny
+    big = bd.TrackSet(t.with_positions(10 * t.positions) for t in fbm_tracks)
+    a, b = ens.predict(fbm_tracks), ens.predict(big)
+    np.testing.assert_allclose(b["alpha_mean"], a["alpha_mean"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(b["logD_mean"] - a["logD_mean"], np.log(100.0), atol=1e-5)
+
+
+def test_save_load_round_trip(tiny, fbm_tracks, tmp_path):
+    ens, out = tiny
+    again = bd.neural.load(out)
+    np.testing.assert_array_equal(
+        again.predict(fbm_tracks).drop(columns="track").to_numpy(),
+        ens.predict(fbm_tracks).drop(columns="track").to_numpy(),
+    )
+    ens.members[1].save(tmp_path / "one")
+    one = bd.neural.load(tmp_path / "one")
+    np.testing.assert_array_equal(
+        one.predict(fbm_tracks)["alpha_mean"], ens.members[1].predict(fbm_tracks)["alpha_mean"]
+    )
+
+
+def test_training_lowers_loss(tiny):
+    ens, _ = tiny
+    cfg = TrainConfig(**{k: TINY_KW[k] for k in ("models", "lengths", "dims")})
+    net = TINY.build()
+    data = simulate_chunk(cfg, 400, seed=123)
+    init = net.init(jax.random.PRNGKey(0), data[0]["x"][:2], data[0]["mask"][:2],
+                    data[0]["dim"][:2])  # fmt: skip
+
+    def loss(params):
+        return np.mean([float(loss_terms(net, params, d)[0]) for d in data])
+
+    assert loss(ens.members[0].params) < loss(init) - 0.3
+
+
+def test_ensemble_variance_at_least_mean_member_variance(tiny, fbm_tracks):
+    ens, _ = tiny
+    df = ens.predict(fbm_tracks)
+    per = [m.predict(fbm_tracks) for m in ens.members]
+    for col in ("alpha_sd", "logD_sd"):
+        mean_var = np.mean([p[col] ** 2 for p in per], axis=0)
+        assert np.all(df[col] ** 2 >= mean_var - 1e-9)
+    mean_alpha = np.mean([p["alpha_mean"] for p in per], axis=0)
+    np.testing.assert_allclose(df["alpha_mean"], mean_alpha, rtol=1e-6)
+
+
+def test_compiles_once_per_bucket(tiny):
+    ens, _ = tiny
+    ts = bd.models.FBM().simulate(1, {"alpha": 0.8, "D": 0.1}, 50, 0.1, dim=2, n_tracks=100)
+    ens.predict(ts[:60])
+    before = ens._apply._cache_size()
+    ens.predict(ts)  # 100 tracks, one bucket, same padded batch size: no new compilation
+    assert ens._apply._cache_size() == before
+
+
+def test_to_inference_data(tiny, fbm_tracks):
+    ens, _ = tiny
+    idata = ens.to_inference_data(fbm_tracks, draws=200, seed=1)
+    post = idata.posterior
+    assert post["alpha"].shape == (1, 200, len(fbm_tracks))
+    assert list(post["track"].values) == fbm_tracks.ids
+    assert idata.constant_data["model_probability"].shape == (len(fbm_tracks), 2)
+    df = ens.predict(fbm_tracks)
+    # draws follow the mixture: their mean is near the mixture mean
+    err = np.abs(post["alpha"].mean(("chain", "draw")).values - df["alpha_mean"].values)
+    assert np.all(err < 5 * df["alpha_sd"].values / np.sqrt(200) + 1e-3)
+
+
+def test_bad_input_errors_clearly(tiny):
+    ens, _ = tiny
+    short = bd.Track(np.cumsum(np.ones((5, 2)), 0), dt=0.1, id="s")
+    with pytest.raises(TrackTooShortError, match="'s'.*5 points.*at least 20"):
+        ens.predict(short)
+    with pytest.raises(NonFiniteError):
+        bd.Track(np.where(np.arange(60)[:, None] == 7, np.nan, 1.0) * np.ones((60, 2)), dt=0.1)
+    bad = bd.Track(np.random.default_rng(0).normal(size=(40, 2)), dt=0.1, id="n")
+    object.__setattr__(bad, "positions", np.where(np.arange(40)[:, None] == 3, np.nan, 0.0))
+    with pytest.raises(NonFiniteError, match="'n'"):
+        ens.predict(bad)
+    three = bd.Track(np.random.default_rng(0).normal(size=(40, 3)), dt=0.1, id="3d")
+    with pytest.raises(DimensionError, match="3-dimensional"):
+        ens.predict(three)
+    still = bd.Track(np.ones((40, 2)), dt=0.1, id="z")
+    with pytest.raises(TrackError, match="all increments are zero"):
+        ens.predict(still)
+
+
+def test_bad_files_raise_network_file_error(tiny, tmp_path):
+    ens, _ = tiny
+    d = ens.save(tmp_path / "net")
+    with pytest.raises(NetworkFileError, match="no manifest"):
+        bd.neural.load(tmp_path / "nothing")
+    man = json.loads((d / "manifest.json").read_text())
+    for change, pattern in [
+        ({"bayesdiff_version": "9.9.0"}, "saved by bayesdiff 9.9.0"),
+        ({"format": 99}, "format 99"),
+    ]:
+        (d / "manifest.json").write_text(json.dumps({**man, **change}))
+        with pytest.raises(NetworkFileError, match=pattern):
+            bd.neural.load(d)
+    (d / "manifest.json").write_text("{not json")
+    with pytest.raises(NetworkFileError, match="manifest"):
+        bd.neural.load(d)
+    (d / "manifest.json").write_text(json.dumps(man))
+    w = d / "member0.msgpack"
+    raw = bytearray(w.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    w.write_bytes(bytes(raw))
+    with pytest.raises(NetworkFileError, match="checksum"):
+        bd.neural.load(d)
+
+
+def test_default_ensemble_predicts_finite_values():
+    ens = bd.neural.default_ensemble()
+    assert len(ens.members) == 5 and ens.min_length >= 2
+    ts = bd.models.FBM().simulate(0, {"alpha": 0.5, "D": 0.1}, 99, 0.05, dim=2, n_tracks=8)
+    df = ens.predict(ts)
+    assert np.all(np.isfinite(df.drop(columns=["track", "model"]).to_numpy(float)))
+    assert set(f"p_{m}" for m in ens.model_names) <= set(df.columns)
+
+
+def test_cli_predict_on_real_data(tmp_path, capsys):
+    from bayesdiff.cli import main
+
+    out = tmp_path / "pred"
+    rc = main([
+        "predict", str(DATA), "--dt", "0.00748", "--pixel-size", "0.16", "--out", str(out),
+    ])  # fmt: skip
+    assert rc == 0
+    import pandas as pd
+
+    pred = pd.read_csv(out / "predictions.csv")
+    skipped = pd.read_csv(out / "skipped.csv")
+    n_all = len(bd.read_tracks(DATA, dt=0.00748, pixel_size=0.16))
+    assert len(pred) + len(skipped) == n_all and len(pred) > 0
+    err = capsys.readouterr().err
+    if len(skipped):
+        assert f"skipped {len(skipped)} of {n_all}" in err
+        assert skipped["n_points"].max() < bd.neural.default_ensemble().min_length
+    assert np.all(np.isfinite(pred["alpha_mean"]))
+
+
+def test_cli_predict_bad_network(tmp_path, capsys):
+    from bayesdiff.cli import main
+
+    rc = main(["predict", str(DATA), "--dt", "0.00748", "--network", str(tmp_path),
+               "--out", str(tmp_path / "o")])  # fmt: skip
+    assert rc == 2 and "no manifest" in capsys.readouterr().err
