@@ -16,14 +16,19 @@ import sys
 
 
 def _configure() -> None:
-    if "jax" not in sys.modules:
-        flags = os.environ.get("XLA_FLAGS", "")
-        if "xla_force_host_platform_device_count" not in flags:
-            n = int(os.environ.get("BAYESDIFF_HOST_DEVICES", max(4, os.cpu_count() or 1)))
-            os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
+    flags = os.environ.get("XLA_FLAGS", "")
+    n = int(os.environ.get("BAYESDIFF_HOST_DEVICES", max(4, os.cpu_count() or 1)))
+    if "jax" not in sys.modules and "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    if "xla_force_host_platform_device_count" not in flags and jax.config.jax_num_cpu_devices < 0:
+        # JAX imported before bayesdiff: still possible while no backend is initialized
+        try:
+            jax.config.update("jax_num_cpu_devices", n)
+        except Exception:  # a backend exists already: keep what the user has
+            pass
 
 
 _configure()

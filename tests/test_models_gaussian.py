@@ -221,3 +221,28 @@ def test_priors_configurable_and_documented():
     cfg = m.config()
     assert cfg["priors"]["alpha"].startswith("Uniform") and "D" in cfg["priors"]
     assert bd.models.from_name("fbm+noise+drift").param_names == ("alpha", "D", "v", "sigma")
+
+
+def test_levinson_streaming_branch_equals_stacked(monkeypatch):
+    """Series longer than _STACK_MAX use the O(n)-memory loop: same values and gradients."""
+    import bayesdiff._kernels.gaussian as G
+
+    rng = np.random.default_rng(8)
+    n = 40
+    k = np.arange(n)
+    acov = jnp.asarray(0.5 * (np.abs(k + 1) ** 0.7 - 2 * k**0.7 + np.abs(k - 1) ** 0.7))
+    x = jnp.asarray(np.where(np.arange(n)[:, None] < 33, rng.standard_normal((n, 2)), 0.0))
+    L = jnp.asarray(33)
+
+    def run():
+        return (
+            G.levinson_pointwise(acov, x),
+            G.levinson_innovations(acov, x),
+            jax.value_and_grad(G.toeplitz_loglik, argnums=(0, 1))(acov, x, L),
+        )
+
+    ref = run()
+    monkeypatch.setattr(G, "_STACK_MAX", 8)
+    got = run()
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

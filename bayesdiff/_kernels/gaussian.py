@@ -73,8 +73,9 @@ def levinson_pointwise(acov: jax.Array, x: jax.Array) -> jax.Array:
     step is elementwise arithmetic and a shift by one, without gathers; the
     prediction of ``x_k`` is then ``sum_i r[i] x_i``.
     """
-    pw, _, _ = _levinson(acov, x, jnp.asarray(x.shape[0]))
-    return pw
+    length = jnp.asarray(x.shape[0])
+    v, e, _, _ = _levinson(acov, x, length)
+    return _pointwise(v, e, length)
 
 
 #: Up to this length the predictors of every order are stacked (O(n^2) memory)
@@ -84,8 +85,9 @@ _STACK_MAX = 2048
 
 
 def _levinson(acov: jax.Array, x: jax.Array, length: jax.Array):
-    """Durbin-Levinson: pointwise terms (zero at and beyond ``length``), and the
-    order-(length-1) predictor ``phi`` (as ``f``, shape (n,)) with its prediction variance."""
+    """Durbin-Levinson: prediction variances ``v`` (n,), innovations ``e`` (n, d), the
+    backward order-(length-1) predictor ``r`` (``r[i] = phi_{L-1, L-1-i}``) and its
+    variance ``v[length - 1]``."""
     n, d = x.shape
     g1 = jnp.concatenate([acov[1:], jnp.zeros(1, acov.dtype)])  # g1[i] = acov[i + 1]
     idx = jnp.arange(n)
@@ -93,27 +95,31 @@ def _levinson(acov: jax.Array, x: jax.Array, length: jax.Array):
     stacked = n <= _STACK_MAX
 
     def step(carry, k):
-        f, r, v = carry
+        f, r, v, rL = carry
         kappa = (acov[k] - jnp.dot(r, g1)) / v
         f_new = jnp.where(idx == k - 1, kappa, f - kappa * r)
         r_new = jnp.concatenate([kappa[None], (r - kappa * f)[:-1]])
         v_new = jnp.maximum(v * (1.0 - kappa * kappa), floor)
         # the prediction of x_k is sum_i r_new[i] x_i
-        out = r_new if stacked else x[k] - r_new @ x
-        return (f_new, r_new, v_new), (v_new, out)
+        if stacked:
+            return (f_new, r_new, v_new, rL), (v_new, r_new)
+        rL = jnp.where(k == length - 1, r_new, rL)
+        return (f_new, r_new, v_new, rL), (v_new, x[k] - r_new @ x)
 
     zeros = jnp.zeros(n, acov.dtype)
-    _, (v, out) = jax.lax.scan(step, (zeros, zeros, acov[0]), jnp.arange(1, n))
+    (_, _, _, rL), (v, out) = jax.lax.scan(step, (zeros, zeros, acov[0], zeros), jnp.arange(1, n))
     v = jnp.concatenate([acov[:1], v])
     if stacked:
         e = x - jnp.concatenate([jnp.zeros((1, d), x.dtype), out @ x])
-        r_last = out[jnp.clip(length - 2, 0, n - 2)] if n > 1 else zeros
+        rL = out[jnp.clip(length - 2, 0, n - 2)] if n > 1 else zeros
     else:
         e = jnp.concatenate([x[:1], out])
-        r_last = None
-    pw = -0.5 * (d * (_LOG2PI + jnp.log(v)) + jnp.sum(e * e, axis=1) / v)
-    pw = jnp.where(idx < length, pw, 0.0)
-    return pw, r_last, v[jnp.clip(length - 1, 0, n - 1)]
+    return v, e, rL, v[jnp.clip(length - 1, 0, n - 1)]
+
+
+def _pointwise(v: jax.Array, e: jax.Array, length: jax.Array) -> jax.Array:
+    pw = -0.5 * (e.shape[1] * (_LOG2PI + jnp.log(v)) + jnp.sum(e * e, axis=1) / v)
+    return jnp.where(jnp.arange(v.shape[0]) < length, pw, 0.0)
 
 
 def dense_pointwise(cov: jax.Array, x: jax.Array) -> jax.Array:
@@ -216,23 +222,7 @@ def levinson_innovations(acov: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.
         ``z^T z = x^T C^-1 x`` column by column (``z = L^-1 x`` for the
         Cholesky factor ``L`` of ``C``).
     """
-    n = x.shape[0]
-    g1 = jnp.concatenate([acov[1:], jnp.zeros(1, acov.dtype)])
-    idx = jnp.arange(n)
-    floor = acov[0] * 1e-13
-
-    def step(carry, k):
-        f, r, v = carry
-        kappa = (acov[k] - jnp.dot(r, g1)) / v
-        f_new = jnp.where(idx == k - 1, kappa, f - kappa * r)
-        r_new = jnp.concatenate([kappa[None], (r - kappa * f)[:-1]])
-        v_new = jnp.maximum(v * (1.0 - kappa * kappa), floor)
-        return (f_new, r_new, v_new), (v_new, x[k] - r_new @ x)
-
-    zeros = jnp.zeros(n, acov.dtype)
-    _, (v, e) = jax.lax.scan(step, (zeros, zeros, acov[0]), jnp.arange(1, n))
-    v = jnp.concatenate([acov[:1], v])
-    e = jnp.concatenate([x[:1], e])
+    v, e, _, _ = _levinson(acov, x, jnp.asarray(x.shape[0]))
     return jnp.log(v), e / jnp.sqrt(v)[:, None]
 
 
@@ -260,38 +250,14 @@ def dense_innovations(cov: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Arra
 # Toeplitz log-likelihood with an O(n log n) gradient (Gohberg-Semencul)
 # -----------------------------------------------------------------------------
 def _levinson_with_predictor(acov: jax.Array, x: jax.Array, length: jax.Array):
-    """Pointwise terms, the order-(length-1) predictor ``f`` (``f[j] = phi_{j+1}``) and its variance."""
+    """Pointwise terms, the order-(length-1) predictor ``f`` (``f[j] = phi_{j+1}``) and
+    its variance."""
     n = x.shape[0]
     idx = jnp.arange(n)
-    if n <= _STACK_MAX:
-        pw, r, vL = _levinson(acov, x, length)
-        # r[i] = phi_{L-1, L-1-i}  ->  f[j] = phi_{L-1, j+1} = r[L-2-j]
-        f = jnp.where(idx < length - 1, jnp.take(r, jnp.clip(length - 2 - idx, 0, n - 1)), 0.0)
-        return pw, f, vL
-    d = x.shape[1]
-    g1 = jnp.concatenate([acov[1:], jnp.zeros(1, acov.dtype)])
-    floor = acov[0] * 1e-13
-
-    def step(carry, k):
-        f, r, v, fL, vL = carry
-        kappa = (acov[k] - jnp.dot(r, g1)) / v
-        f_new = jnp.where(idx == k - 1, kappa, f - kappa * r)
-        r_new = jnp.concatenate([kappa[None], (r - kappa * f)[:-1]])
-        v_new = jnp.maximum(v * (1.0 - kappa * kappa), floor)
-        e = x[k] - r_new @ x
-        last = k == length - 1
-        return (f_new, r_new, v_new, jnp.where(last, f_new, fL), jnp.where(last, v_new, vL)), (
-            v_new,
-            e,
-        )
-
-    zeros = jnp.zeros(n, acov.dtype)
-    init = (zeros, zeros, acov[0], zeros, acov[0])
-    (_, _, _, fL, vL), (v, e) = jax.lax.scan(step, init, jnp.arange(1, n))
-    v = jnp.concatenate([acov[:1], v])
-    e = jnp.concatenate([x[:1], e])
-    pw = -0.5 * (d * (_LOG2PI + jnp.log(v)) + jnp.sum(e * e, axis=1) / v)
-    return jnp.where(idx < length, pw, 0.0), fL, vL
+    v, e, r, vL = _levinson(acov, x, length)
+    # r[i] = phi_{L-1, L-1-i}  ->  f[j] = phi_{L-1, j+1} = r[L-2-j]
+    f = jnp.where(idx < length - 1, jnp.take(r, jnp.clip(length - 2 - idx, 0, n - 1)), 0.0)
+    return _pointwise(v, e, length), f, vL
 
 
 def _conv(a: jax.Array, b: jax.Array, m: int) -> jax.Array:
