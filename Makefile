@@ -38,7 +38,7 @@ bench: $(STAMP)
 NEURAL_OUT := build/neural-default
 train: $(STAMP)
 	nice -n 15 $(VENV)/bin/bayesdiff train --out $(NEURAL_OUT) --members 5 --seed 0 \
-		--n-train 400000 --minutes 38 --quiet
+		--n-train 400000 --minutes 32 --quiet
 	mkdir -p bayesdiff/data/neural/default
 	cp $(NEURAL_OUT)/manifest.json $(NEURAL_OUT)/member*.msgpack bayesdiff/data/neural/default/
 

@@ -707,6 +707,11 @@ class Bayes:
     noise : bool
         With finite SNR in a study, fit the model's ``noise=True`` variant
         (when it has one).
+    method : {"nuts", "grid"}
+        ``"nuts"``: :func:`bayesdiff.sample_many` (all tracks at once);
+        ``"grid"``: exact quadrature posteriors, one :func:`bayesdiff.sample`
+        call per track with ``method="grid"`` (FBM and Brownian motion only;
+        independent draws, so ``tune`` and ``thin`` are ignored).
     max_tracks : int or mapping, optional
         In a study, fit only the first ``max_tracks`` tracks of each cell
         (NUTS costs seconds to minutes per track; the other estimators still
@@ -722,8 +727,24 @@ class Bayes:
     chains: int = 2
     thin: int = 2
     noise: bool = True
+    method: str = "nuts"
     name: str = "bayes"
+    seed: int = 0
     sample_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def _grid(self, m, tracks: TrackSet) -> dict[str, np.ndarray]:
+        import warnings
+
+        from .inference import _arviz, sample
+
+        per = []
+        for i, t in enumerate(tracks):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                idata = sample(m, t, draws=self.draws, chains=self.chains, seed=self.seed + i,
+                               method="grid", progress=False, warn=False)  # fmt: skip
+            per.append(_arviz.posterior_draws(idata, m.param_names))
+        return {p: np.stack([d[p] for d in per], axis=1) for p in m.param_names}
 
     def fit_model(self, model, snr: float = math.inf):
         m = self.model if self.model is not None else model
@@ -736,27 +757,20 @@ class Bayes:
 
         m = self.fit_model(model, snr)
         t0 = time.perf_counter()
-        idata = sample_many(
-            m,
-            tracks,
-            draws=self.draws,
-            tune=self.tune,
-            chains=self.chains,
-            seed=int(tracks[0].id) if _is_int(tracks[0].id) else 0,
-            progress=False,
-            warn=False,
-            **dict(self.sample_kwargs),
-        )
+        if self.method == "grid":
+            raw = self._grid(m, tracks)
+        elif self.method == "nuts":
+            idata = sample_many(m, tracks, draws=self.draws, tune=self.tune, chains=self.chains,
+                                seed=self.seed, progress=False, warn=False,
+                                **dict(self.sample_kwargs))  # fmt: skip
+            raw = idata_draws(idata, m.param_names, thin=self.thin)
+        else:
+            raise ValueError(f"Bayes.method must be 'nuts' or 'grid', got {self.method!r}")
         seconds = time.perf_counter() - t0
-        raw = idata_draws(idata, m.param_names, thin=self.thin)
         draws = _flatten_params(raw, len(tracks), axis=1)
         mean = {k: np.mean(v, axis=0) for k, v in draws.items()}
         sd = {k: np.std(v, axis=0, ddof=1) for k, v in draws.items()}
         return Estimate(mean, sd, draws, seconds)
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -1319,6 +1333,9 @@ def study(
             est_use = est
         cap = getattr(est, "max_tracks", None)
         cap = _n_tracks(cap, spec.label, n, default=nt) if cap is not None else nt
+        if cap <= 0:  # this estimator skips the cell
+            bar.update(1)
+            continue
         ts_use = ts if cap >= len(ts) else TrackSet(list(ts)[:cap])
         truth_use = truth if cap >= len(ts) else {k: v[:cap] for k, v in truth.items()}
         res = est_use.estimate(ts_use, spec.model, snr=q)

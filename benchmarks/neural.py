@@ -98,7 +98,10 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="comma list of: throughput,bayes,models")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
-    ens = bd.neural.default_ensemble() if args.network == "default" else bd.neural.load(args.network)
+    if args.network == "default":
+        ens = bd.neural.default_ensemble()
+    else:
+        ens = bd.neural.load(args.network)
     print(f"network: {ens!r}")
     if "throughput" not in skip:
         e2e, net = throughput(ens, args.batch)

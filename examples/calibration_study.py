@@ -6,8 +6,10 @@ Lévy walk: alpha ~ U(1.1, 1.9), v ~ LogUniform(0.5, 5) µm/s, sigma ~
 LogUniform(0.01, 0.1) µm) and analysed by
 
 * ``bayes``: NUTS posteriors from ``bd.sample_many`` with the generating
-  model and the same priors (2 chains, 300 warm-up + 300 draws, every 2nd
-  draw kept: 300 draws per track),
+  model and the same priors (2 chains, 200 warm-up + 200 draws, every 2nd
+  draw kept: 200 draws per track) on the first ``BAYES_TRACKS`` tracks of a cell,
+* ``bayes-grid``: the same posterior by exact quadrature (``bd.sample(...,
+  method="grid")``, 200 independent draws; FBM only) on ``GRID_TRACKS`` tracks,
 * ``ensemble`` and ``member``: the neural deep ensemble and its first member,
   when ``bd.neural.default_ensemble()`` is available,
 * ``msd``: the time-averaged MSD power-law fit with its regression standard errors,
@@ -15,8 +17,9 @@ LogUniform(0.01, 0.1) µm) and analysed by
 and scored by coverage, ENCE, SBC, CRPS and MAE (``docs/calibration.md``).
 NUTS dominates the cost, and Lévy-walk NUTS (a hidden Markov model with
 hundreds of hidden states) much more than FBM, so the number of test tracks
-per cell is sized from measured per-track costs to fit about 30 minutes on
-two shared cores (see ``N_TRACKS``). The study is resumable: rerunning skips
+NUTS analyses per cell is sized from measured per-track costs to fit about
+30 minutes on two shared cores (``BAYES_TRACKS``; the cheap estimators see all
+``N_TRACKS``). The study is resumable: rerunning skips
 finished cells in ``OUT``.
 
 Run from the repository root::
@@ -40,21 +43,32 @@ OUT = ROOT / "out-calibration"  # resumable cells (git-ignored)
 FIGURES = ROOT / "docs" / "figures"
 LENGTHS = (50, 100, 200, 500)
 
-#: Test tracks per (model, length) cell, sized from the measured NUTS cost per track.
-N_TRACKS = {
-    ("fbm", 50): 100,
-    ("fbm", 100): 100,
-    ("fbm", 200): 60,
-    ("fbm", 500): 30,
-    ("levy", 50): 40,
-    ("levy", 100): 30,
-    ("levy", 200): 20,
-    ("levy", 500): 10,
+#: Test tracks per cell (every estimator but NUTS sees them all).
+N_TRACKS = 200
+#: Tracks per cell analysed by NUTS, sized from its measured cost per track on
+#: two shared cores under load (FBM: ~1 s at n = 50, ~5 s at 100, ~14 s at 200,
+#: ~1 min at 500; Lévy walk: ~30 s at n = 50 and more beyond); 0 skips the cell.
+BAYES_TRACKS = {
+    ("fbm", 50): 40,
+    ("fbm", 100): 20,
+    ("fbm", 200): 10,
+    ("fbm", 500): 4,
+    ("levy", 50): 6,
+    ("levy", 100): 3,
+    ("levy", 200): 0,
+    ("levy", 500): 0,
 }
+#: Tracks per cell for the exact quadrature posterior (FBM only; ~3-8 s per track).
+GRID_TRACKS = {"fbm": 30, "levy": 0}
 
 
-def estimators() -> list:
-    ests = [cal.Bayes(draws=300, tune=300, chains=2, thin=2)]
+def estimators(quick: bool = False) -> list:
+    nuts_caps = 4 if quick else BAYES_TRACKS
+    grid_caps = {"fbm": 4, "levy": 0} if quick else GRID_TRACKS
+    ests = [
+        cal.Bayes(draws=200, tune=200, chains=2, thin=2, max_tracks=nuts_caps),
+        cal.Bayes(draws=100, chains=2, method="grid", max_tracks=grid_caps, name="bayes-grid"),
+    ]
     if cal.neural_available():
         ests += [cal.Neural(), cal.Neural(member=0)]
     else:
@@ -72,12 +86,14 @@ def main() -> None:
     specs = {"fbm": models["fbm"], "levy": models["levy"]}
     if args.quick:
         out = Path(args.out or "/tmp/bayesdiff-calibration-quick")
-        lengths, n_tracks = (50,), 8
+        lengths, n_tracks = (50,), 16
     else:
         out = Path(args.out) if args.out else OUT
         lengths, n_tracks = LENGTHS, N_TRACKS
     t0 = time.perf_counter()
-    res = cal.study(estimators(), specs, lengths=lengths, n_tracks=n_tracks, seed=2026, out=out)
+    res = cal.study(
+        estimators(args.quick), specs, lengths=lengths, n_tracks=n_tracks, seed=2026, out=out
+    )
     seconds = time.perf_counter() - t0
     report = cal.markdown_report(res.table, res.figures, "python examples/calibration_study.py",
                                  seconds)  # fmt: skip

@@ -20,15 +20,16 @@ from bayesdiff.errors import (
     TrackTooShortError,
 )
 from bayesdiff.neural import Architecture, TrainConfig
-from bayesdiff.neural.train import loss_terms, simulate_chunk
+from bayesdiff.neural.train import _compiled, simulate_chunk
 
 TINY = Architecture(kind="cnn", channels=8, depth=2, hidden=16, n_classes=2)
 TINY_KW = dict(
     models=("bm", "fbm"),
     lengths=(20, 64),
     dims=(1, 2),
-    n_train=1500,
+    n_train=1000,
     architecture=TINY,
+    lr=1e-2,
     progress=False,
     chunk=500,
     reuse=1,
@@ -74,7 +75,7 @@ def test_predict_shapes_and_columns(tiny, fbm_tracks):
     ]:
         assert np.all(np.isfinite(df[col])), col
     assert np.all(df[["alpha_sd", "D_sd", "logD_sd"]] > 0)
-    np.testing.assert_allclose(df[["p_bm", "p_fbm"]].sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(df[["p_bm", "p_fbm"]].sum(axis=1), 1.0, rtol=1e-5)
     assert ens.model_names == ["bm", "fbm"] and ens.min_length == 20 and ens.dims == (1, 2)
     assert len(ens.members) == 2 and len(ens.members[0].predict(fbm_tracks)) == len(fbm_tracks)
     assert ens.embed(fbm_tracks).shape == (len(fbm_tracks), 2 * TINY.hidden)
@@ -115,12 +116,13 @@ def test_training_lowers_loss(tiny):
     ens, _ = tiny
     cfg = TrainConfig(**{k: TINY_KW[k] for k in ("models", "lengths", "dims")})
     net = TINY.build()
-    data = simulate_chunk(cfg, 400, seed=123)
+    _, eval_fn = _compiled(TINY)  # compiled during training
+    data = simulate_chunk(cfg, 200, seed=123)  # the validation shapes: no new compilation
     init = net.init(jax.random.PRNGKey(0), data[0]["x"][:2], data[0]["mask"][:2],
                     data[0]["dim"][:2])  # fmt: skip
 
     def loss(params):
-        return np.mean([float(loss_terms(net, params, d)[0]) for d in data])
+        return np.mean([float(eval_fn(params, d)[0]) for d in data])
 
     assert loss(ens.members[0].params) < loss(init) - 0.3
 
@@ -139,7 +141,7 @@ def test_ensemble_variance_at_least_mean_member_variance(tiny, fbm_tracks):
 def test_compiles_once_per_bucket(tiny):
     ens, _ = tiny
     ts = bd.models.FBM().simulate(1, {"alpha": 0.8, "D": 0.1}, 50, 0.1, dim=2, n_tracks=100)
-    ens.predict(ts[:60])
+    ens.predict(ts[:70])  # pads to 128 tracks
     before = ens._apply._cache_size()
     ens.predict(ts)  # 100 tracks, one bucket, same padded batch size: no new compilation
     assert ens._apply._cache_size() == before

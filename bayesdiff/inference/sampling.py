@@ -416,7 +416,13 @@ def sample_many(
     stats_all: list[np.ndarray] | None = None
     ll_all = np.full((chains, draws, n, n_max), np.nan)
     master = jax.random.PRNGKey(seed)
-    bar = tqdm(total=n, desc=f"{model.name} NUTS x {n} tracks", unit="track", disable=not progress)
+    bar = tqdm(
+        total=n,
+        desc=f"{model.name} NUTS x {n} tracks",
+        unit="track",
+        disable=not progress,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} [{elapsed}<{remaining}]",
+    )
     with bar:
         for batch in tracks.batches(bucket=bucket, min_steps=1):
             data_b, regular = as_data(batch)

@@ -20,6 +20,7 @@ pickle is involved; a missing, corrupted or incompatible file raises
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -52,6 +53,13 @@ def _pad_size(n: int, max_batch: int) -> int:
     return min(max_batch, max(_MIN_PAD, 1 << int(np.ceil(np.log2(max(n, 1))))))
 
 
+@functools.lru_cache(maxsize=16)
+def _apply_fn(arch: Architecture):
+    """The network vmapped over stacked member parameters, jitted (one per architecture)."""
+    net = arch.build()
+    return jax.jit(jax.vmap(net.apply, in_axes=(0, None, None, None)))
+
+
 class _Predictor:
     """Shared machinery: stacked member parameters, compiled evaluation per bucket."""
 
@@ -78,15 +86,9 @@ class _Predictor:
     def _stacked(self):
         raise NotImplementedError
 
-    @cached_property
+    @property
     def _apply(self):
-        net = self.arch.build()
-
-        def one(params, x, mask, dim):
-            out, emb = net.apply(params, x, mask, dim)
-            return out, emb
-
-        return jax.jit(jax.vmap(one, in_axes=(0, None, None, None)))
+        return _apply_fn(self.arch)
 
     # -- raw outputs -----------------------------------------------------------------------
     def _raw(self, tracks) -> tuple[TrackSet, dict[str, np.ndarray]]:

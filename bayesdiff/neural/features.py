@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import DimensionError, NonFiniteError, TrackError, TrackTooShortError
+from ..errors import DimensionError, NonFiniteError, TrackError
 from ..tracks import Track, TrackSet
 
 __all__ = [

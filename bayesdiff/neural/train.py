@@ -16,7 +16,7 @@ class     alpha                         D
 ========  ============================  =========================================
 bm        1                             D
 fbm       alpha                         D (MSD_1d = 2 D t^alpha)
-langevin  1 (short-time exponent)       D, the free diffusion coefficient
+langevin  none (the loss is masked)      D, the free diffusion coefficient
 levy      alpha = 3 - gamma             undefined: the D loss is masked
 switch2   1                             occupancy-weighted mean of the states'
                                         D over the track's increments
@@ -231,6 +231,8 @@ def _simulate_group(cfg, name, noisy, n, L, dim, n_steps, rng, key):
     lags = np.diff(frames).astype(np.float64)
     if kind in ("fbm", "levy"):
         alpha = params["alpha"]
+    elif kind == "langevin":
+        alpha = np.full(n, np.nan)  # no single exponent: the MSD saturates
     else:
         alpha = np.ones(n)
     if kind == "levy":
@@ -305,8 +307,8 @@ def simulate_chunk(cfg: TrainConfig, n: int, seed: int) -> list[dict[str, np.nda
         if parts:
             by_bucket[L] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     out = []
-    for L, d in by_bucket.items():
-        ok = np.isfinite(d["alpha"]) & np.all(np.isfinite(d["x"]), axis=(1, 2))
+    for d in by_bucket.values():
+        ok = np.all(np.isfinite(d["x"]), axis=(1, 2))
         out.append({k: v[ok] for k, v in d.items()})
     return out
 
@@ -322,7 +324,7 @@ def simulate_labelled(
         ``n`` tracks of ``n_steps`` increments; a fraction ``cfg.noise_fraction``
         of the groups with localization noise (as in training).
     alpha, log_d : arrays of shape (n,)
-        True values (``log_d`` nan where D is undefined, e.g. Lévy walks).
+        True values (nan where undefined: alpha of Langevin, D of Lévy walks).
     """
     from ..tracks import Track, TrackSet
 
@@ -347,16 +349,18 @@ def simulate_labelled(
 
 
 def loss_terms(net, params, batch) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Mean Gaussian NLL of alpha and z (masked where undefined) plus class cross-entropy."""
+    """Mean Gaussian NLLs of alpha and z (each masked where undefined) plus class cross-entropy."""
     out, _ = net.apply(params, batch["x"], batch["mask"], batch["dim"])
     a_mu, a_var, z_mu, z_var = out[:, 0], out[:, 1], out[:, 2], out[:, 3]
-    nll_a = 0.5 * (jnp.log(a_var) + (batch["alpha"] - a_mu) ** 2 / a_var)
+    a_ok = jnp.isfinite(batch["alpha"])
+    alpha = jnp.where(a_ok, batch["alpha"], 0.0)
+    nll_a = jnp.where(a_ok, 0.5 * (jnp.log(a_var) + (alpha - a_mu) ** 2 / a_var), 0.0)
     z_ok = jnp.isfinite(batch["z"])
     z = jnp.where(z_ok, batch["z"], 0.0)
     nll_z = jnp.where(z_ok, 0.5 * (jnp.log(z_var) + (z - z_mu) ** 2 / z_var), 0.0)
     ce = optax.softmax_cross_entropy_with_integer_labels(out[:, 4:], batch["cls"])
     terms = {
-        "alpha": jnp.mean(nll_a),
+        "alpha": jnp.sum(nll_a) / jnp.maximum(jnp.sum(a_ok), 1),
         "logD": jnp.sum(nll_z) / jnp.maximum(jnp.sum(z_ok), 1),
         "class": jnp.mean(ce),
     }
@@ -425,7 +429,6 @@ def train_member(
     from tqdm.auto import tqdm
 
     net = arch.build()
-    steps_per_chunk = max(1, cfg.chunk // cfg.batch_size) * cfg.reuse
     total_steps = max(1, int(cfg.n_train * cfg.reuse / cfg.batch_size))
     tx = _optimizer()
     warmup = min(200, total_steps // 10 + 1)
