@@ -1039,9 +1039,9 @@ def _add_noise(ts: TrackSet, snr: float, seed: int) -> TrackSet:
     return TrackSet(out)
 
 
-def _cell_key(est: str, model: str, length: int, snr: float, fit: str) -> str:
+def _cell_key(est: str, model: str, length: int, snr: float, fit: str, sizes: str) -> str:
     snr_s = "inf" if not np.isfinite(snr) else f"{snr:g}"
-    key = f"{est}__{model}__{fit}__n{length}__snr{snr_s}"
+    key = f"{est}__{model}__{fit}__n{length}__snr{snr_s}__{sizes}"
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", key)
 
 
@@ -1304,9 +1304,14 @@ def study(
     done: set = set()
     for (spec, fit_m), n, q, est in cells:
         fit_name = _fit_name(est, spec, fit_m, q)
-        key = _cell_key(est.name, spec.label, n, q, fit_name)
-        if key in done:  # e.g. a misspecified model also studied as itself: same tracks
-            bar.update(1)
+        nt = _n_tracks(n_tracks, spec.label, n)
+        cap = getattr(est, "max_tracks", None)
+        cap = min(nt, _n_tracks(cap, spec.label, n, default=nt)) if cap is not None else nt
+        # the key names everything that changes the cell's tracks: a study rerun
+        # with other sizes or seed recomputes instead of reusing stale cells
+        key = _cell_key(est.name, spec.label, n, q, fit_name, f"seed{seed}_{cap}of{nt}")
+        if key in done or cap <= 0:  # duplicate (misspecified model also studied as itself)
+            bar.update(1)  # or an estimator told to skip this cell (max_tracks 0)
             continue
         done.add(key)
         path = outp / "cells" / f"{key}.csv" if outp is not None else None
@@ -1315,7 +1320,6 @@ def study(
             bar.update(1)
             continue
         bar.set_postfix_str(key)
-        nt = _n_tracks(n_tracks, spec.label, n)
         tkey = (spec.label, n, q, nt)
         if tkey not in cache:
             cache.clear()
@@ -1331,11 +1335,6 @@ def study(
             est_use = dataclasses.replace(est, model=fit_m)
         else:
             est_use = est
-        cap = getattr(est, "max_tracks", None)
-        cap = _n_tracks(cap, spec.label, n, default=nt) if cap is not None else nt
-        if cap <= 0:  # this estimator skips the cell
-            bar.update(1)
-            continue
         ts_use = ts if cap >= len(ts) else TrackSet(list(ts)[:cap])
         truth_use = truth if cap >= len(ts) else {k: v[:cap] for k, v in truth.items()}
         res = est_use.estimate(ts_use, spec.model, snr=q)
