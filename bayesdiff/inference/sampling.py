@@ -24,11 +24,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
+from numpyro import handlers
 from numpyro.handlers import seed as seed_handler
 from numpyro.infer import MCMC, NUTS
 from numpyro.infer.hmc import hmc
 from numpyro.infer.initialization import init_to_median
-from numpyro.infer.util import constrain_fn, initialize_model, potential_energy, unconstrain_fn
+from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 from tqdm.auto import tqdm
 
 from .._version import __version__
@@ -184,12 +185,26 @@ def _latent_values(model: Model, values: Mapping[str, jax.Array], dim: int) -> d
     return out
 
 
+def _default_latents(model_fn: Callable, args: tuple, seed: int = 0) -> dict:
+    """Unconstrained values of every latent site at the prior medians (NumPyro's
+    ``init_to_median``), compiled: the likelihood is traced but, unused, compiled away
+    (NumPyro's ``initialize_model`` would evaluate it and its gradient op by op)."""
+
+    def latents(args):
+        m = handlers.substitute(
+            handlers.seed(model_fn, rng_seed=seed), substitute_fn=init_to_median
+        )
+        tr = handlers.trace(m).get_trace(*args)
+        vals = {k: site["value"] for k, site in tr.items()
+                if site["type"] == "sample" and not site["is_observed"]}  # fmt: skip
+        return unconstrain_fn(model_fn, args, {}, vals)
+
+    return jax.jit(latents)(args)
+
+
 def _init_fn(model_fn: Callable, model: Model, args: tuple, dim: int) -> Callable:
     """A pure function data -> unconstrained initial values (vmappable over tracks)."""
-    info = initialize_model(
-        jax.random.PRNGKey(0), model_fn, model_args=args, init_strategy=init_to_median
-    )
-    z_default = info.param_info.z
+    z_default = _default_latents(model_fn, args)
 
     def init(data_args):
         data = data_args[0]
@@ -201,6 +216,13 @@ def _init_fn(model_fn: Callable, model: Model, args: tuple, dim: int) -> Callabl
         return z
 
     return init
+
+
+@partial(jax.jit, static_argnums=(0, 3))
+def _start_values(init: Callable, data_args: tuple, key: jax.Array, chains: int) -> dict:
+    """Data-based start values, jittered once per chain (compiled as one program)."""
+    z0 = init(data_args)
+    return jax.vmap(lambda k: _jitter(z0, k))(jax.random.split(key, chains))
 
 
 def _jitter(z: dict, key: jax.Array, scale: float = 0.1) -> dict:
@@ -303,9 +325,8 @@ def sample(
     data, regular = as_data(track)
     t0 = time.perf_counter()
     model_fn = partial(model.numpyro_model, regular=regular)
-    z0 = _init_fn(model_fn, model, (data,), track.dim)((data,))
     k_init, k_run = jax.random.split(jax.random.PRNGKey(seed))
-    z0 = jax.vmap(lambda k: _jitter(z0, k))(jax.random.split(k_init, chains))
+    z0 = _start_values(_init_fn(model_fn, model, (data,), track.dim), (data,), k_init, chains)
     _check_finite_start(model_fn, (data,), z0, track)
     params, stats = _mcmc(model_fn, model, (data,), z0, k_run, tune, draws, chains, progress, opts)
     seconds = time.perf_counter() - t0
@@ -502,9 +523,7 @@ def _sample_pooled(model, tracks, draws, tune, chains, seed, progress, opts, war
             _generic_pooled(model, data, regular)
 
     # start from the values suggested by the first track's data
-    info = initialize_model(jax.random.PRNGKey(seed), model_fn, model_args=data_tuple,
-                            init_strategy=init_to_median)  # fmt: skip
-    z0 = dict(info.param_info.z)
+    z0 = dict(_default_latents(model_fn, data_tuple, seed))
     first = jax.tree.map(lambda a: a[0], data_tuple[0])
     vals = _latent_values(model, model.init_values(first), tracks.dim)
     vals = {k: v for k, v in vals.items() if k in z0 and jnp.shape(v) == jnp.shape(z0[k])}
@@ -588,7 +607,7 @@ def _check_counts(draws: int, tune: int, chains: int) -> None:
 
 def _check_finite_start(model_fn, args, z0, track) -> None:
     z = jax.tree.map(lambda a: a[0], z0)
-    pe = potential_energy(model_fn, args, {}, z)
+    pe = jax.jit(lambda a, z: potential_energy(model_fn, a, {}, z))(args, z)
     if not np.isfinite(float(pe)):
         raise InferenceError(
             f"track {track.id!r}: the log density is not finite at the starting values "
