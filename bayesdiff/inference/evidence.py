@@ -41,8 +41,7 @@ import numpyro.distributions as dist
 from jax.flatten_util import ravel_pytree
 from jax.scipy.special import logsumexp
 from numpyro.handlers import seed
-from numpyro.infer.initialization import init_to_median
-from numpyro.infer.util import constrain_fn, initialize_model, potential_energy, unconstrain_fn
+from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
 from .._kernels.gaussian import dense_innovations, levinson_innovations
 from ..errors import InferenceError, ModelError
@@ -50,7 +49,7 @@ from ..models.base import Model, TrackData, as_data
 from ..models.fbm import _IncrementModel, _noise_band, fgn_autocovariance, increment_covariance
 from ..tracks import Track, TrackSet
 from . import _arviz
-from .sampling import _generic_pooled, _latent_values, sample
+from .sampling import _default_latents, _generic_pooled, _latent_values, sample
 
 __all__ = ["Evidence", "evidence", "METHODS", "quadrature_reason", "importance_reliable"]
 
@@ -972,10 +971,7 @@ class _Target:
             self.args = tuple(d for d, _ in datas)
             pooled = True
         self.model_fn = _model_fn(model, regs, pooled)
-        info = initialize_model(
-            jax.random.PRNGKey(0), self.model_fn, model_args=self.args, init_strategy=init_to_median
-        )
-        self.z0 = dict(info.param_info.z)
+        self.z0 = dict(_default_latents(self.model_fn, self.args))
         flat, self.unravel = ravel_pytree(self.z0)
         self.size = int(flat.shape[0])
         self.flat0 = np.asarray(flat)
