@@ -41,7 +41,6 @@ import dataclasses
 import math
 import os
 import re
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -51,6 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from ._files import atomic_path
 from .errors import BayesdiffError, ModelError
 from .tracks import Track, TrackSet
 
@@ -80,10 +80,16 @@ __all__ = [
     "Neural",
     "MSDFit",
     "HMMFit",
+    "tamsd",
+    "neural_available",
     "SimSpec",
+    "study_models",
     "simulate_truth",
     "study",
     "StudyResult",
+    "summarize",
+    "write_figures",
+    "markdown_report",
     "add_calibrate_parser",
 ]
 
@@ -163,8 +169,8 @@ def coverage_gaussian(mean, sd, truth, levels=DEFAULT_LEVELS) -> np.ndarray:
 
     Examples
     --------
-    >>> coverage_gaussian([0.0, 0.0], [1.0, 1.0], [0.5, 2.0], [0.5, 0.95])
-    array([0. , 0.5])
+    >>> coverage_gaussian([0.0, 0.0], [1.0, 1.0], [0.5, 1.0], [0.5, 0.95])  # |z| <= 0.674, 1.96
+    array([0.5, 1. ])
     """
     z = np.abs(np.asarray(truth, float) - np.asarray(mean, float)) / np.asarray(sd, float)
     half = special.ndtri((1 + _levels(levels)) / 2)
@@ -572,8 +578,8 @@ def expected_calibration_error(probs, labels, n_bins: int = 10) -> ECEResult:
     --------
     >>> import numpy as np
     >>> p = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
-    >>> round(expected_calibration_error(p, [0, 1, 0, 0], n_bins=5).ece, 3)
-    0.3
+    >>> round(expected_calibration_error(p, [0, 1, 0, 0], n_bins=5).ece, 3)  # |0.5-0.9|, |1-0.6|
+    0.4
     """
     p = np.asarray(probs, dtype=float)
     return _ece(p.max(axis=1), np.argmax(p, axis=1) == np.asarray(labels), n_bins)
@@ -783,9 +789,9 @@ class Neural:
         Anything with ``predict(trackset) -> DataFrame`` in the format of
         :mod:`bayesdiff.neural` (columns ``alpha_mean``, ``alpha_sd``,
         ``logD_mean``, ``logD_sd`` and ``p_<model>``); default:
-        ``bd.neural.default_ensemble()`` (or its first member with ``member=0``).
+        ``bd.neural.default_ensemble()``.
     member : int, optional
-        Use this member of the default ensemble alone.
+        Use this member of the ensemble (``predictor.members[member]``) alone.
     name : str
         Default ``"ensemble"``, or ``"member"`` when ``member`` is given.
     """
@@ -799,9 +805,7 @@ class Neural:
             object.__setattr__(self, "name", "ensemble" if self.member is None else "member")
 
     def _predictor(self):
-        if self.predictor is not None:
-            return self.predictor
-        ens = _default_ensemble()
+        ens = self.predictor if self.predictor is not None else _default_ensemble()
         return ens if self.member is None else ens.members[self.member]
 
     def estimate(self, tracks: TrackSet, model=None, snr: float = math.inf) -> Estimate:
@@ -1046,15 +1050,8 @@ def _cell_key(est: str, model: str, length: int, snr: float, fit: str, sizes: st
 
 
 def _write_atomic(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _per_track_rows(
@@ -1115,13 +1112,16 @@ def _per_track_rows(
 
 
 _KEYS = ["estimator", "model", "fit_model", "length", "snr", "parameter"]
+_METRICS = ("n", "mae", "rmse", "bias", "cov50", "cov90", "cov95", "ence", "sbc_p", "pit_ks_p",
+            "sharpness", "crps", "accuracy", "ece", "sec_per_track")  # fmt: skip
 
 
 def summarize(per_track: pd.DataFrame, n_bins: int = 10) -> pd.DataFrame:
     """The study table from the per-track table: one row per cell and parameter.
 
     Columns: ``estimator, model, fit_model, length, snr, parameter, n, mae,
-    rmse, bias, cov50, cov90, cov95, ence, sbc_p`` (chi-square uniformity of
+    rmse, bias, cov50, cov90, cov95, ence`` (``min(n_bins, n // 10)`` equal-count
+    bins, at least 2, so each holds about 10 tracks or more), ``sbc_p`` (chi-square uniformity of
     the ranks; only for estimators with draws), ``pit_ks_p``, ``sharpness``,
     ``crps``, ``accuracy``/``ece`` (for the ``model`` parameter of classifiers),
     ``sec_per_track``.
@@ -1147,7 +1147,8 @@ def summarize(per_track: pd.DataFrame, n_bins: int = 10) -> pd.DataFrame:
                 r[f"cov{round(level * 100)}"] = (
                     float(np.nanmean(g[c])) if g[c].notna().any() else float("nan")
                 )
-            r["ence"] = ence(m, s, t, n_bins).ence if np.isfinite(s).any() else float("nan")
+            nb = int(max(2, min(n_bins, len(t) // 10)))  # >= ~10 items a bin
+            r["ence"] = ence(m, s, t, nb).ence if np.isfinite(s).any() else float("nan")
             has_draws = (g["n_draws"] > 0).all()
             if has_draws:
                 L = int(g["n_draws"].iloc[0])
@@ -1161,25 +1162,7 @@ def summarize(per_track: pd.DataFrame, n_bins: int = 10) -> pd.DataFrame:
             r["crps"] = float(np.nanmean(g["crps"]))
         r["sec_per_track"] = float(g["seconds_per_track"].iloc[0])
         rows.append(r)
-    cols = _KEYS + [
-        "n",
-        "mae",
-        "rmse",
-        "bias",
-        "cov50",
-        "cov90",
-        "cov95",
-        "ence",
-        "sbc_p",
-        "pit_ks_p",
-        "sharpness",
-        "crps",
-        "accuracy",
-        "ece",
-        "sec_per_track",
-    ]
-    out = pd.DataFrame(rows)
-    return out.reindex(columns=[c for c in cols if c in out.columns or c in cols[:7]])
+    return pd.DataFrame(rows).reindex(columns=_KEYS + list(_METRICS))
 
 
 class StudyResult(NamedTuple):
@@ -1438,31 +1421,7 @@ def markdown_report(
 
 
 def _markdown_table(table: pd.DataFrame) -> str:
-    cols = [
-        c
-        for c in [
-            "estimator",
-            "model",
-            "fit_model",
-            "length",
-            "snr",
-            "parameter",
-            "n",
-            "mae",
-            "rmse",
-            "cov50",
-            "cov90",
-            "cov95",
-            "ence",
-            "sbc_p",
-            "sharpness",
-            "crps",
-            "accuracy",
-            "ece",
-            "sec_per_track",
-        ]
-        if c in table.columns
-    ]
+    cols = [c for c in [*_KEYS, *_METRICS] if c in table.columns and c != "bias"]
     t = table[cols].copy()
 
     def fmt(v):
@@ -1584,10 +1543,8 @@ def cmd_calibrate(args) -> int:
     command = "bayesdiff " + " ".join(sys.argv[1:]) if sys.argv[1:] else "bayesdiff calibrate"
     report = markdown_report(res.table, res.figures, command=command, seconds=seconds)
     path = Path(args.out) / "report.md"
-    fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(report)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(report)
     print(_markdown_table(res.table))
     print(f"wrote {args.out}/calibration_table.csv, report.md and {len(res.figures)} figures")
     return 0

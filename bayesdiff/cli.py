@@ -153,17 +153,10 @@ def _model_check(model, ts, idata, args):
 
 
 def _write_csv(df, path: Path) -> None:
-    import os
-    import tempfile
+    from ._files import atomic_path
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # -- demo ----------------------------------------------------------------------------
@@ -209,7 +202,9 @@ def cmd_demo(args) -> int:
             "   "
             + tab.to_string(index=False, float_format=lambda v: f"{v:.4g}").replace("\n", "\n   ")
         )
-    print(f"   log Bayes factor fbm+noise vs bm+noise: {log_z['fbm+noise'] - log_z['bm+noise']:.2f}")
+    print(
+        f"   log Bayes factor fbm+noise vs bm+noise: {log_z['fbm+noise'] - log_z['bm+noise']:.2f}"
+    )
     plots.save_figure(plots.plot_tracks(real, max_tracks=100), out / "halotag_tracks.png")
     print(f"\nresults written to {out}/")
     return 0

@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import tempfile
 import warnings
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -40,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._files import atomic_path
 from .errors import (
     DataWarning,
     DimensionError,
@@ -329,20 +329,11 @@ def write_tracks(
             "or format='csv'/'tsv'/'parquet'"
         )
     df = _tracks_to_frame(ts)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if fmt == "parquet":
             df.to_parquet(tmp, index=False)
         else:
             df.to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",", lineterminator="\n")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     return path
 
 

@@ -7,7 +7,6 @@ backend) and returns the figure; ``save_figure`` writes PNGs atomically.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +15,7 @@ matplotlib.use(os.environ.get("MPLBACKEND", "Agg"))
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ._files import atomic_path
 from .inference import _arviz  # noqa: E402
 from .tracks import Track, TrackSet  # noqa: E402
 
@@ -128,6 +128,21 @@ def _panels(per_track, by=("parameter", "length")):
     return sorted(per_track.groupby(list(by)).groups.keys(), key=lambda k: (str(k[0]), k[1]))
 
 
+def _bins(n: int, n_bins: int) -> int:
+    """Equal-count bins of at least ~10 items (at least 2 bins)."""
+    return int(max(2, min(n_bins, n // 10)))
+
+
+_ORDER = ("bayes", "bayes-grid", "ensemble", "member", "msd", "hmm-ml")
+
+
+def _color(est: str) -> str:
+    """The same colour for an estimator in every figure."""
+    if est in _ORDER:
+        return f"C{_ORDER.index(est)}"
+    return f"C{(len(_ORDER) + sum(map(ord, est))) % 10}"
+
+
 def _estimators(per_track) -> list:
     return list(dict.fromkeys(per_track["estimator"]))
 
@@ -148,20 +163,24 @@ def plot_reliability(per_track, n_bins: int = 8) -> plt.Figure | None:
     fig, axes = _grid(keys)
     for ax, (par, n) in zip(axes, keys, strict=False):
         g = pt[(pt["parameter"] == par) & (pt["length"] == n)]
-        hi = 0.0
-        for i, est in enumerate(_estimators(pt)):
+        lo, hi = np.inf, 0.0
+        for est in _estimators(pt):
             e = g[g["estimator"] == est]
             if e.empty:
                 continue
-            r = ence(e["mean"], e["sd"], e["truth"], n_bins)
+            r = ence(e["mean"], e["sd"], e["truth"], _bins(len(e), n_bins))
             if r.table.empty:
                 continue
-            ax.plot(r.table["rmv"], r.table["rmse"], "o-", ms=3, color=f"C{i}",
-                    label=f"{est} (ENCE {r.ence:.2f})")  # fmt: skip
-            hi = max(hi, r.table["rmv"].max(), r.table["rmse"].max())
-        ax.plot([0, hi], [0, hi], color="0.5", ls=":", lw=1)
-        ax.set_xscale("symlog", linthresh=1e-2)
-        ax.set_yscale("symlog", linthresh=1e-2)
+            ax.plot(r.table["rmv"], r.table["rmse"], "o-", ms=3, color=_color(est),
+                    label=f"{est} (ENCE {r.ence:.2f}, n={len(e)})")  # fmt: skip
+            vals = np.concatenate([r.table["rmv"], r.table["rmse"]])
+            vals = vals[vals > 0]
+            if vals.size:
+                lo, hi = min(lo, vals.min()), max(hi, vals.max())
+        if hi > 0:
+            ax.plot([lo, hi], [lo, hi], color="0.5", ls=":", lw=1)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
         ax.set_title(f"{par}, n = {n}", fontsize="medium")
         ax.set_xlabel("RMV (predicted sd)")
         ax.set_ylabel("RMSE")
@@ -182,20 +201,22 @@ def plot_coverage_curves(per_track) -> plt.Figure | None:
     fig, axes = _grid(keys)
     for ax, (par, n) in zip(axes, keys, strict=False):
         g = pt[(pt["parameter"] == par) & (pt["length"] == n)]
-        m = len(g[g["estimator"] == g["estimator"].iloc[0]])
+        m = int(g.groupby("estimator").size().max())
         band = 2 * np.sqrt(levels * (1 - levels) / max(m, 1))
-        ax.fill_between(levels, levels - band, levels + band, color="0.85", lw=0)
+        ax.fill_between(levels, np.clip(levels - band, 0, 1), np.clip(levels + band, 0, 1),
+                        color="0.85", lw=0, label=f"±2 s.e., n={m}")  # fmt: skip
         ax.plot([0, 1], [0, 1], color="0.5", ls=":", lw=1)
-        for i, est in enumerate(_estimators(pt)):
+        for est in _estimators(pt):
             e = g[g["estimator"] == est]
             if not e.empty:
-                ax.plot(levels, coverage_from_pit(e["pit"], levels), color=f"C{i}", label=est)
+                ax.plot(levels, coverage_from_pit(e["pit"], levels), color=_color(est),
+                        label=f"{est} (n={len(e)})")  # fmt: skip
         ax.set_title(f"{par}, n = {n}", fontsize="medium")
         ax.set_xlabel("nominal level")
         ax.set_ylabel("coverage")
         ax.legend(fontsize="x-small", frameon=False)
     fig.suptitle(f"coverage of central intervals: {per_track['model'].iloc[0]} "
-                 "(grey: ±2 binomial s.e.)", fontsize="medium")  # fmt: skip
+                 "(grey: ±2 binomial s.e. of the largest n)", fontsize="medium")  # fmt: skip
     return fig
 
 
@@ -215,14 +236,15 @@ def plot_sbc_ecdf(per_track, ci_prob: float = 0.95) -> plt.Figure | None:
     fig, axes = _grid(keys)
     for ax, (par, n) in zip(axes, keys, strict=False):
         g = pt[(pt["parameter"] == par) & (pt["length"] == n)]
-        for i, est in enumerate(_estimators(pt)):
+        for est in _estimators(pt):
             e = g[g["estimator"] == est]
             if e.empty:
                 continue
             L = e["n_draws"].to_numpy(int)
             u = np.where(L > 0, (e["rank"].to_numpy(float) + rng.uniform(size=len(e))) / (L + 1),
                          e["pit"].to_numpy(float))  # fmt: skip
-            _arviz.plot_ecdf_difference(u, ax=ax, ci_prob=ci_prob, color=f"C{i}", label=est)
+            _arviz.plot_ecdf_difference(u, ax=ax, ci_prob=ci_prob, color=_color(est),
+                                        label=f"{est} (n={len(e)})")  # fmt: skip
         ax.set_title(f"{par}, n = {n}", fontsize="medium")
         ax.set_xlabel("PIT / normalized rank")
         ax.set_ylabel("ECDF - uniform")
@@ -239,15 +261,19 @@ def plot_error_vs_length(table, metric: str = "mae") -> plt.Figure | None:
         return None
     keys = sorted(t.groupby(["model", "parameter"]).groups.keys())
     fig, axes = _grid(keys)
+    lengths = sorted(t["length"].unique())
     for ax, (model, par) in zip(axes, keys, strict=False):
         g = t[(t["model"] == model) & (t["parameter"] == par)]
-        for i, ((est, fit, snr), e) in enumerate(g.groupby(["estimator", "fit_model", "snr"])):
+        for (est, fit, snr), e in g.groupby(["estimator", "fit_model", "snr"]):
             e = e.sort_values("length")
             lab = est + ("" if fit in ("-", model) else f" [{fit}]")
             lab += "" if not np.isfinite(snr) else f", SNR {snr:g}"
-            ax.plot(e["length"], e[metric], "o-", ms=3, color=f"C{i}", label=lab)
+            ls = "-" if (fit in ("-", model) and not np.isfinite(snr)) else "--"
+            ax.plot(e["length"], e[metric], "o", ls=ls, ms=3, color=_color(est), label=lab)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(lengths, [str(int(n)) for n in lengths])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(f"{model}: {par}", fontsize="medium")
         ax.set_xlabel("track length (steps)")
         ax.set_ylabel(metric.upper())
@@ -258,14 +284,9 @@ def plot_error_vs_length(table, metric: str = "mae") -> plt.Figure | None:
 def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Save as PNG atomically (temporary file, then rename) and close the figure."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path

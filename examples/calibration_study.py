@@ -46,8 +46,9 @@ LENGTHS = (50, 100, 200, 500)
 #: Test tracks per cell (every estimator but NUTS sees them all).
 N_TRACKS = 200
 #: Tracks per cell analysed by NUTS, sized from its measured cost per track on
-#: two shared cores under load (FBM: ~1 s at n = 50, ~5 s at 100, ~14 s at 200,
-#: ~1 min at 500; Lévy walk: ~30 s at n = 50 and more beyond); 0 skips the cell.
+#: two shared cores at load average ~10 (FBM: 1.4 s at n = 50, 2.9 s at 100,
+#: 7.3 s at 200, 21 s at 500; Lévy walk: 37 s at n = 50, 75 s at 100, so none
+#: beyond); 0 skips the cell.
 BAYES_TRACKS = {
     ("fbm", 50): 40,
     ("fbm", 100): 20,
@@ -58,7 +59,7 @@ BAYES_TRACKS = {
     ("levy", 200): 0,
     ("levy", 500): 0,
 }
-#: Tracks per cell for the exact quadrature posterior (FBM only; ~3-8 s per track).
+#: Tracks per cell for the exact quadrature posterior (FBM only; ~1.5-4 s per track).
 GRID_TRACKS = {"fbm": 30, "levy": 0}
 
 

@@ -200,6 +200,23 @@ class _FakeNet:
         )
 
 
+class _FakeEnsemble(_FakeNet):
+    members = [_FakeNet()]
+
+
+def test_neural_estimator_reads_predict_columns():
+    ts = bd.models.FBM().simulate(seed=0, params={"alpha": 1.0, "D": 0.1}, n_steps=20, dt=0.1,
+                                  n_tracks=3)  # fmt: skip
+    for est in (
+        cal.Neural(predictor=_FakeEnsemble()),
+        cal.Neural(predictor=_FakeEnsemble(), member=0),
+    ):
+        e = est.estimate(ts)
+        np.testing.assert_allclose(e.sd["alpha"], 0.3)
+        assert e.class_names == ("fbm", "bm") and e.class_probs.shape == (3, 2)
+    assert cal.Neural(member=0).name == "member" and cal.Neural().name == "ensemble"
+
+
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
@@ -270,6 +287,17 @@ def test_bayes_grid_estimator_matches_truth_scale():
     est = cal.Bayes(draws=50, chains=2, method="grid").estimate(ts, spec.model)
     assert est.draws["alpha"].shape == (100, 2) and est.draws["logD"].shape == (100, 2)
     assert np.all(np.abs(est.mean["alpha"] - truth["alpha"]) < 4 * est.sd["alpha"] + 0.05)
+
+
+def test_hmm_fit_on_switching_tracks():
+    m = bd.models.Switching(n_states=2)
+    params = {"D": np.array([0.05, 1.0]), "P": np.array([[0.97, 0.03], [0.03, 0.97]])}
+    ts = m.simulate(seed=0, params=params, n_steps=300, dt=0.05, dim=2, n_tracks=2)
+    est = cal.HMMFit().estimate(ts, m)
+    assert set(est.mean) == {"logD[0]", "logD[1]"}
+    np.testing.assert_allclose(est.mean["logD[0]"], np.log(0.05), atol=0.5)
+    np.testing.assert_allclose(est.mean["logD[1]"], np.log(1.0), atol=0.5)
+    assert np.isnan(est.sd["logD[0]"]).all()
 
 
 def test_snr_adds_noise_and_fits_noise_model():

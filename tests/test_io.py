@@ -623,3 +623,27 @@ def test_bad_localization_error_and_dt_columns(tmp_path):
     with pytest.raises(TrackError, match=r"track 1, row 3: dt changes within the track"):
         bd.read_tracks(p)
     assert bd.read_tracks(p, dt=0.5).dt == 0.5  # explicit dt wins over the column
+
+
+def test_atomic_writes_keep_earlier_results_and_usual_mode(tmp_path):
+    """A failed write leaves the earlier file as it was and no temporary file behind;
+    a successful one gets the usual file mode (not mkstemp's 0600)."""
+    import os
+    import stat
+
+    from bayesdiff._files import atomic_path
+
+    out = tmp_path / "result.csv"
+    out.write_text("old\n")
+    with pytest.raises(RuntimeError), atomic_path(out) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+    assert out.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "result.csv"
+    ]
+    with atomic_path(out) as tmp:
+        tmp.write_text("new\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.read_text() == "new\n"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask

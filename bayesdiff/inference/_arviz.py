@@ -8,7 +8,6 @@ and netCDF I/O in this one module means that move touches one file.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._files import atomic_path
 from ..errors import DiagnosticsWarning
 
 __all__ = [
@@ -296,15 +296,8 @@ def plot_ecdf_difference(pit: np.ndarray, ax, ci_prob: float = 0.95, npoints: in
 def to_netcdf(idata: az.InferenceData, path: str | os.PathLike) -> Path:
     """Write atomically: a temporary file in the same folder, then rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         idata.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 
