@@ -86,7 +86,8 @@ def per_model(ens, n_per: int = 400, seed: int = 1):
                 hi = draws.quantile(0.95, ("chain", "draw")).values
                 err.append(np.abs(df["alpha_mean"].values - alpha))
                 hit.append(df["model"].values == name)
-                cov.append((alpha >= lo) & (alpha <= hi))
+                inside = ((alpha >= lo) & (alpha <= hi)).astype(float)
+                cov.append(np.where(np.isfinite(alpha), inside, np.nan))
             # alpha is undefined (nan) for Langevin tracks: MAE and coverage are then nan
             res[who] = tuple(float(np.mean(np.concatenate(v))) for v in (err, hit, cov))
         rows.append((name, res))
