@@ -190,23 +190,23 @@ def _default_latents(model_fn: Callable, args: tuple, seed: int = 0) -> dict:
     ``init_to_median``), compiled: the likelihood is traced but, unused, compiled away
     (NumPyro's ``initialize_model`` would evaluate it and its gradient op by op)."""
 
-    def latents(args):
-        m = handlers.substitute(
-            handlers.seed(model_fn, rng_seed=seed), substitute_fn=init_to_median
-        )
-        tr = handlers.trace(m).get_trace(*args)
-        vals = {k: site["value"] for k, site in tr.items()
-                if site["type"] == "sample" and not site["is_observed"]}  # fmt: skip
-        return unconstrain_fn(model_fn, args, {}, vals)
+    return jax.jit(partial(_latents, model_fn, seed=seed))(args)
 
-    return jax.jit(latents)(args)
+
+def _latents(model_fn: Callable, args: tuple, seed: int = 0) -> dict:
+    """Traceable body of :func:`_default_latents`."""
+    m = handlers.substitute(handlers.seed(model_fn, rng_seed=seed), substitute_fn=init_to_median)
+    tr = handlers.trace(m).get_trace(*args)
+    vals = {k: site["value"] for k, site in tr.items()
+            if site["type"] == "sample" and not site["is_observed"]}  # fmt: skip
+    return unconstrain_fn(model_fn, args, {}, vals)
 
 
 def _init_fn(model_fn: Callable, model: Model, args: tuple, dim: int) -> Callable:
     """A pure function data -> unconstrained initial values (vmappable over tracks)."""
-    z_default = _default_latents(model_fn, args)
 
     def init(data_args):
+        z_default = _latents(model_fn, data_args)
         data = data_args[0]
         vals = _latent_values(model, model.init_values(data), dim)
         vals = {k: v for k, v in vals.items() if k in z_default}
@@ -218,11 +218,18 @@ def _init_fn(model_fn: Callable, model: Model, args: tuple, dim: int) -> Callabl
     return init
 
 
-@partial(jax.jit, static_argnums=(0, 3))
-def _start_values(init: Callable, data_args: tuple, key: jax.Array, chains: int) -> dict:
-    """Data-based start values, jittered once per chain (compiled as one program)."""
-    z0 = init(data_args)
-    return jax.vmap(lambda k: _jitter(z0, k))(jax.random.split(key, chains))
+def _start_values(model_fn, init: Callable, data_args: tuple, key: jax.Array, chains: int):
+    """Data-based start values jittered once per chain, and the potential energy at the
+    first chain's start -- one compiled program."""
+
+    @jax.jit
+    def start(data_args, key):
+        z0 = init(data_args)
+        zc = jax.vmap(lambda k: _jitter(z0, k))(jax.random.split(key, chains))
+        first = jax.tree.map(lambda a: a[0], zc)
+        return zc, potential_energy(model_fn, data_args, {}, first)
+
+    return start(data_args, key)
 
 
 def _jitter(z: dict, key: jax.Array, scale: float = 0.1) -> dict:
@@ -326,8 +333,9 @@ def sample(
     t0 = time.perf_counter()
     model_fn = partial(model.numpyro_model, regular=regular)
     k_init, k_run = jax.random.split(jax.random.PRNGKey(seed))
-    z0 = _start_values(_init_fn(model_fn, model, (data,), track.dim), (data,), k_init, chains)
-    _check_finite_start(model_fn, (data,), z0, track)
+    init = _init_fn(model_fn, model, (data,), track.dim)
+    z0, pe = _start_values(model_fn, init, (data,), k_init, chains)
+    _check_finite_start(model_fn, (data,), z0, track, pe)
     params, stats = _mcmc(model_fn, model, (data,), z0, k_run, tune, draws, chains, progress, opts)
     seconds = time.perf_counter() - t0
     ll = np.asarray(_pointwiser(model, regular, lane_axis=None)(params, data))  # (chain, draw, n)
@@ -605,9 +613,10 @@ def _check_counts(draws: int, tune: int, chains: int) -> None:
         raise ValueError("draws and chains must be >= 1 and tune >= 0")
 
 
-def _check_finite_start(model_fn, args, z0, track) -> None:
-    z = jax.tree.map(lambda a: a[0], z0)
-    pe = jax.jit(lambda a, z: potential_energy(model_fn, a, {}, z))(args, z)
+def _check_finite_start(model_fn, args, z0, track, pe=None) -> None:
+    if pe is None:
+        z = jax.tree.map(lambda a: a[0], z0)
+        pe = jax.jit(lambda a, z: potential_energy(model_fn, a, {}, z))(args, z)
     if not np.isfinite(float(pe)):
         raise InferenceError(
             f"track {track.id!r}: the log density is not finite at the starting values "
