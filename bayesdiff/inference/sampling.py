@@ -407,7 +407,8 @@ def sample_many(
     draws, tune, chains, seed, progress
         As in :func:`sample`.
     chunk_size : int, optional
-        Tracks per compiled batch (default: up to 64, fewer for small sets).
+        Tracks per compiled batch (default: up to 16, fewer for small sets; with
+        more, every NUTS iteration waits for the deepest tree among more chains).
     bucket : "pow2", "exact" or int
         How track lengths are grouped (see :meth:`TrackSet.batches`).
 
@@ -455,7 +456,7 @@ def sample_many(
     with bar:
         for batch in tracks.batches(bucket=bucket, min_steps=1):
             data_b, regular = as_data(batch)
-            size = chunk_size or int(min(64, max(1, len(batch.index))))
+            size = chunk_size or int(min(16, max(1, len(batch.index))))
             model_fn = partial(model.numpyro_model, regular=regular)
             rkey = ("many", _model_key(model), regular, tune, seg, tuple(sorted(opts.items())))
             runner = _get_runner(rkey, model_fn, 0, tune, seg, opts)
