@@ -127,6 +127,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small numbers, for a smoke test")
     ap.add_argument("--n-tracks", type=int, default=500)
     ap.add_argument("--many", type=int, default=1000)
+    ap.add_argument(
+        "--settings",
+        default="100,50,500,100n",
+        help="accuracy rows: track lengths, suffix n for localization noise at SNR 2",
+    )
     ap.add_argument("--skip", default="", help="comma list of tables to skip: single,many,accuracy")
     a = ap.parse_args()
     if a.quick:
@@ -137,7 +142,9 @@ def main() -> None:
     if "many" not in skip:
         time_many(a.many)
     if "accuracy" not in skip:
-        accuracy(a.n_tracks, [(100, None), (50, None), (500, None), (100, 2)])
+        settings = [(int(x.rstrip("n")), 2 if x.endswith("n") else None)
+                    for x in a.settings.split(",")]  # fmt: skip
+        accuracy(a.n_tracks, settings)
 
 
 if __name__ == "__main__":
