@@ -243,6 +243,14 @@ class Model:
         """Starting values near the data (constrained space); default: prior medians."""
         return {}
 
+    def _bounds(self, p: str) -> tuple[float, float]:
+        """The support of ``p``'s prior, shrunk by a relative 1e-6 (for clipping start values)."""
+        sup = self.prior(p).support
+        lo = float(getattr(sup, "lower_bound", 1e-12))
+        hi = float(getattr(sup, "upper_bound", 1e12))
+        pad = (hi - lo) * 1e-6
+        return lo + pad, hi - pad
+
     # -- simulation --------------------------------------------------------------
     def simulate(
         self,

@@ -179,14 +179,6 @@ class _IncrementModel(Model):
             out["sigma"] = jnp.clip(0.2 * jnp.sqrt(msd1 * data.dt), *self._bounds("sigma"))
         return out
 
-    def _bounds(self, p: str) -> tuple[float, float]:
-        prior = self.prior(p)
-        sup = prior.support
-        lo = float(getattr(sup, "lower_bound", 1e-12))
-        hi = float(getattr(sup, "upper_bound", 1e12))
-        pad = (hi - lo) * 1e-6
-        return lo + pad, hi - pad
-
     def _simulate(self, rng, params, frames, dt, dim, n_tracks, start) -> np.ndarray:
         n_frames = int(frames[-1])
         alpha = np.asarray(self._alpha(params)) * np.ones(n_tracks)

@@ -325,13 +325,6 @@ class Langevin(Model):
             out["c_z"] = trend[0] / jnp.sqrt(var0)
         return out
 
-    def _bounds(self, p: str) -> tuple[float, float]:
-        sup = self.prior(p).support
-        lo = float(getattr(sup, "lower_bound", 1e-12))
-        hi = float(getattr(sup, "upper_bound", 1e12))
-        pad = (hi - lo) * 1e-6
-        return lo + pad, hi - pad
-
     # -- simulation --------------------------------------------------------------
     def _simulate(self, rng, params, frames, dt, dim, n_tracks, start) -> np.ndarray:
         D = params["D"][:, None]  # (n_tracks, 1)

@@ -624,13 +624,6 @@ class LevyWalk(Model):
         )
         return {"alpha": jnp.asarray(1.5), "v": v0, "sigma": sigma0}
 
-    def _bounds(self, p: str) -> tuple[float, float]:
-        sup = self.prior(p).support
-        lo = float(getattr(sup, "lower_bound", 1e-12))
-        hi = float(getattr(sup, "upper_bound", 1e12))
-        pad = (hi - lo) * 1e-6
-        return lo + pad, hi - pad
-
     # -- simulation ----------------------------------------------------------------
     def _simulate(self, rng, params, frames, dt, dim, n_tracks, start) -> np.ndarray:
         self._dirs(dim)
