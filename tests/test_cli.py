@@ -10,6 +10,12 @@ import bayesdiff as bd
 from bayesdiff.cli import main
 
 
+def quick_fit(tracks, out) -> int:
+    """``bayesdiff fit`` with the Brownian model and a short NUTS run."""
+    args = ["fit", str(tracks), "--model", "bm", "--draws", "30", "--tune", "30", "--chains", "2"]
+    return main([*args, "--quiet", "--out", str(out)])
+
+
 def test_version_and_help(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
@@ -55,26 +61,7 @@ def test_simulate_then_fit(tmp_path, capsys):
     ts = bd.read_tracks(f)
     assert len(ts) == 2 and ts[0].n_steps == 40 and ts.dim == 2
     out = tmp_path / "fit"
-    assert (
-        main(
-            [
-                "fit",
-                str(f),
-                "--model",
-                "bm",
-                "--draws",
-                "30",
-                "--tune",
-                "30",
-                "--chains",
-                "2",
-                "--quiet",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert quick_fit(f, out) == 0
     summ = pd.read_csv(out / "summary.csv")
     assert set(summ.track) == {0, 1} and set(summ.parameter) == {"D"}
     idata = bd.inference.from_netcdf(out / "posterior.nc")
@@ -90,26 +77,7 @@ def test_fit_single_track_writes_plots(tmp_path):
         == 0
     )
     out = tmp_path / "fit1"
-    assert (
-        main(
-            [
-                "fit",
-                str(f),
-                "--model",
-                "bm",
-                "--draws",
-                "30",
-                "--tune",
-                "30",
-                "--chains",
-                "2",
-                "--quiet",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert quick_fit(f, out) == 0
     assert (out / "trace.png").stat().st_size > 0 and (out / "posterior.png").exists()
 
 

@@ -36,7 +36,7 @@ import pandas as pd
 from ..errors import ModelError, ParameterError
 from ..models.base import Model, TrackData, as_data
 from ..tracks import Track
-from .sampling import _model_key
+from .sampling import _cached_jit
 
 __all__ = ["model_check", "coarse_grain"]
 
@@ -328,19 +328,11 @@ def _replicate_data(obs: TrackData, positions: np.ndarray) -> TrackData:
     return batch._replace(increments=jnp.asarray(inc), start=jnp.asarray(positions[:, 0]))
 
 
-_CACHE: dict[Any, Any] = {}
-
-
 def _batched_loglik(model: Model, regular: bool):
     """Jitted ``(params (R, ...), data (R, ...)) -> (R,)`` log-likelihoods.
 
     Compiled once per model configuration and data shape (jit's own cache),
     not per scale, replicate or call.
     """
-    key = (_model_key(model), bool(regular))
-    if key not in _CACHE:
-        if len(_CACHE) > 32:
-            _CACHE.clear()
-        one = partial(model.loglik_from_data, regular=bool(regular))
-        _CACHE[key] = jax.jit(jax.vmap(one))
-    return _CACHE[key]
+    one = partial(model.loglik_from_data, regular=bool(regular))
+    return _cached_jit("loglik-rows", model, bool(regular), build=lambda: jax.jit(jax.vmap(one)))

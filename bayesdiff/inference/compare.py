@@ -30,14 +30,13 @@ from . import _arviz
 from .evidence import (
     Evidence,
     _bridge,
-    _model_key,
     _quadrature_evidence,
     _Target,
     evidence,
     importance_reliable,
     quadrature_reason,
 )
-from .sampling import sample_many
+from .sampling import _cached_jit, sample_many
 
 __all__ = [
     "compare",
@@ -201,18 +200,12 @@ def _log_priors(names: Sequence[str], model_priors: Mapping[str, float] | None) 
 # =============================================================================
 # pointwise log-likelihood and LOO
 # =============================================================================
-_PW_CACHE: dict = {}
-
-
 def _pointwise_fn(model: Model, regular: bool):
-    key = (type(model).__qualname__, _model_key(model), regular)
-    if key not in _PW_CACHE:
-        if len(_PW_CACHE) > 64:
-            _PW_CACHE.clear()
-        _PW_CACHE[key] = jax.jit(
-            jax.vmap(lambda p, d: model.pointwise_from_data(p, d, regular), in_axes=(0, None))
-        )
-    return _PW_CACHE[key]
+    def build():
+        one = lambda p, d: model.pointwise_from_data(p, d, regular)  # noqa: E731
+        return jax.jit(jax.vmap(one, in_axes=(0, None)))
+
+    return _cached_jit("pointwise-draws", model, bool(regular), build=build)
 
 
 def _pointwise(

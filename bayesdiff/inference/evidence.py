@@ -49,7 +49,7 @@ from ..models.base import Model, TrackData, as_data
 from ..models.fbm import _IncrementModel, _noise_band, fgn_autocovariance, increment_covariance
 from ..tracks import Track, TrackSet
 from . import _arviz
-from .sampling import _default_latents, _generic_pooled, _latent_values, sample
+from .sampling import _default_latents, _generic_pooled, _latent_values, _model_key, sample
 
 __all__ = ["Evidence", "evidence", "METHODS", "quadrature_reason", "importance_reliable"]
 
@@ -881,12 +881,6 @@ def _spread(nodes: np.ndarray, k: int, rng: np.random.Generator, box=None) -> fl
 _FNS: dict = {}
 
 
-def _model_key(model: Model) -> str:
-    import json
-
-    return json.dumps(model.config(), sort_keys=True, default=str)
-
-
 def _model_fn(model: Model, regs: tuple, pooled: bool):
     """The NumPyro model function that :func:`bayesdiff.sample` runs for this data layout."""
     if not pooled:
@@ -976,7 +970,7 @@ class _Target:
         self.size = int(flat.shape[0])
         self.flat0 = np.asarray(flat)
         shapes = tuple((k, tuple(jnp.shape(v))) for k, v in self.z0.items())
-        key = (type(model).__qualname__, _model_key(model), regs, pooled, shapes)
+        key = (_model_key(model), regs, pooled, shapes)
         if key not in _FNS:
             if len(_FNS) > 64:
                 _FNS.clear()

@@ -359,8 +359,8 @@ def _sample_grid(model, track, tracks, draws, chains, seed, warn):
     params = {k: v.reshape(chains, draws, *v.shape[2:]) for k, v in flat.items()}
     seconds = time.perf_counter() - t0
     pooled = isinstance(track, TrackSet)
-    extra = {"log_evidence": log_z, "log_evidence_error": err, "grid_converged": details["converged"],
-             "grid_levels": details["levels"]}  # fmt: skip
+    extra = {"log_evidence": log_z, "log_evidence_error": err,
+             "grid_converged": details["converged"], "grid_levels": details["levels"]}  # fmt: skip
     if not pooled:
         data, regular = as_data(track)
         ll = np.asarray(_pointwiser(model, regular, lane_axis=None)(params, data))
@@ -609,6 +609,23 @@ def _model_key(model: Model) -> str:
     return json.dumps(model.config(), sort_keys=True, default=str) + type(model).__qualname__
 
 
+_JITTED: dict[Any, Callable] = {}
+
+
+def _cached_jit(kind: str, model: Model, *key, build: Callable[[], Callable]) -> Callable:
+    """One compiled function per (kind, model configuration, key), shared by every call.
+
+    ``jax.jit`` caches by function identity, so a program built afresh inside
+    each call would be traced and compiled again; this keeps the built function.
+    """
+    full = (kind, _model_key(model), *key)
+    if full not in _JITTED:
+        if len(_JITTED) > 128:
+            _JITTED.clear()
+        _JITTED[full] = build()
+    return _JITTED[full]
+
+
 def _check_counts(draws: int, tune: int, chains: int) -> None:
     if draws < 1 or tune < 0 or chains < 1:
         raise ValueError("draws and chains must be >= 1 and tune >= 0")
@@ -630,7 +647,7 @@ def _post(stats: tuple, tune: int) -> tuple:
 
 
 def _constrainer(model_fn, model: Model, lane_axis) -> Callable:
-    """Jitted map: unconstrained traces (lanes, draws, ...) -> model parameters (lanes, draws, ...)."""
+    """Jitted map: unconstrained traces (lanes, draws, ...) -> parameters (lanes, draws, ...)."""
 
     def one(zz, a):
         out = constrain_fn(model_fn, a, {}, zz, return_deterministic=True)
@@ -641,8 +658,12 @@ def _constrainer(model_fn, model: Model, lane_axis) -> Callable:
 
 def _pointwiser(model: Model, regular: bool, lane_axis) -> Callable:
     """Jitted map: parameters (lanes, draws, ...) -> pointwise log-likelihoods (lanes, draws, n)."""
-    f = jax.vmap(lambda p, d: model.pointwise_from_data(p, d, regular), in_axes=(0, None))
-    return jax.jit(jax.vmap(f, in_axes=(0, lane_axis)))
+
+    def build():
+        f = jax.vmap(lambda p, d: model.pointwise_from_data(p, d, regular), in_axes=(0, None))
+        return jax.jit(jax.vmap(f, in_axes=(0, lane_axis)))
+
+    return _cached_jit("pointwise-lanes", model, bool(regular), lane_axis, build=build)
 
 
 def _pointwise_batch(model: Model, data, regular: bool, params: dict) -> np.ndarray:
