@@ -464,3 +464,10 @@ def test_blurred_emissions_against_dense_gaussians():
                     ref = integrate.quad(f, lo, hi, epsabs=0, epsrel=1e-12, limit=200)[0]
                     ref /= hi - lo
                     np.testing.assert_allclose(renew[t, b, d, e], np.log(ref), rtol=1e-8)
+
+
+@pytest.mark.parametrize("alpha", [2.0, 1.0])
+def test_simulate_rejects_alpha_outside_open_range(alpha):
+    m = bd.models.LevyWalk()
+    with pytest.raises(ParameterError, match="strictly between 1 and 2"):
+        m.simulate(0, {"alpha": alpha, "v": 1.0, "sigma": 0.01}, 20, 0.05, dim=2)

@@ -17,7 +17,7 @@ from jax.scipy.special import erfc, gammaln
 
 from .._kernels.gaussian import forward_mode_vjp
 from .._kernels.hmm import forward, matrix_power, renewal_forward, stationary
-from ..errors import ModelError
+from ..errors import ModelError, ParameterError
 from .base import Model, TrackData
 
 __all__ = [
@@ -627,6 +627,13 @@ class LevyWalk(Model):
     # -- simulation ----------------------------------------------------------------
     def _simulate(self, rng, params, frames, dt, dim, n_tracks, start) -> np.ndarray:
         self._dirs(dim)
+        alpha = np.asarray(params["alpha"], dtype=np.float64)
+        if np.any(~((alpha > 1.0) & (alpha < 2.0))):
+            bad = float(alpha[~((alpha > 1.0) & (alpha < 2.0))][0])
+            raise ParameterError(
+                f"levy: alpha must lie strictly between 1 and 2 to simulate (alpha = 3 - gamma "
+                f"with 1 < gamma < 2; at alpha = 2 the mean flight time diverges), got {bad}"
+            )
         tau0 = self.duration_range[0] * dt
         t_obs = frames * dt
         pos = simulate_levy_walk(rng, params["alpha"], params["v"], tau0, t_obs, dim, n_tracks)
