@@ -228,85 +228,95 @@ def part_a(seed: int = 0) -> pd.DataFrame:
 # (b) confusion matrices
 # -----------------------------------------------------------------------------
 def part_b(
-    counts: dict[int, int], out: Path, seed: int = 0, n_draws: int = 300, only: str | None = None
+    counts: dict[int, int],
+    out: Path,
+    seed: int = 0,
+    n_draws: int = 300,
+    only: str | None = None,
+    round_size: int = 25,
+    report_only: bool = False,
 ) -> dict:
     """``counts``: track length -> tracks per generating model. Langevin and
-    Lévy-walk evidences by importance sampling (``n_draws`` draws, no fallback
-    to NUTS: the Lévy walk's HMM makes NUTS minutes per track). ``only``:
-    comma-separated generating models to run (to split the work between
-    processes; a later full run reads their results back and prints the
-    matrices)."""
+    Lévy-walk evidences by importance sampling (``n_draws`` draws, adapted if
+    needed, no fallback to NUTS: the Lévy walk's HMM makes NUTS minutes per
+    track).
+
+    The tracks are compared in rounds of ``round_size`` tracks per generating
+    model, so that a run stopped early still has every model equally
+    represented; each finished track is on disk (``bd.compare_many``), a rerun
+    resumes, and the matrices are printed from every finished track.
+    ``only``: comma-separated generating models (to split the work between
+    processes). ``report_only``: print the matrices of what is finished and
+    compute nothing."""
     models = models_from_spec(CANDIDATES)
-    names = list(models)
-    if only:
-        names = [g for g in names if g in only.split(",")]
+    names = [g for g in models if not only or g in only.split(",")]
     method = {"langevin": "importance", "levy": "importance"}
-    results = {}
     for n, n_tracks in counts.items():
-        tables = []
+        if report_only:
+            break
         t0 = time.perf_counter()
-        for g in names:
-            gi = list(models).index(g)  # the seed does not depend on --generators
-            ts = simulate(g, n, n_tracks, seed=seed + 1000 * gi + n)
-            res = bd.compare_many(
-                models,
-                ts,
-                out / f"n{n}" / g,
-                method=method,
-                loo=False,
-                seed=seed,
-                progress=False,
-                evidence_kw={"n_draws": n_draws},
-            )
-            tab = res.table.assign(true=g)
-            tables.append(tab)
+        sets = {
+            g: simulate(g, n, n_tracks, seed=seed + 1000 * list(models).index(g) + n) for g in names
+        }  # the seed does not depend on --generators
+        for start in range(0, n_tracks, round_size):
+            for g in names:
+                bd.compare_many(
+                    models,
+                    sets[g][start : start + round_size],
+                    out / f"n{n}" / g,
+                    method=method,
+                    loo=False,
+                    seed=seed,
+                    progress=False,
+                    evidence_kw={"n_draws": n_draws},
+                )
             print(
-                f"  n={n} {g}: {len(ts)} tracks done ({time.perf_counter() - t0:.0f} s so far)",
+                f"  n={n}: {min(start + round_size, n_tracks)} of {n_tracks} tracks per model "
+                f"done ({time.perf_counter() - t0:.0f} s)",
                 flush=True,
             )
-        table = pd.concat(tables, ignore_index=True)
+    return report_b(counts, out, list(models))
+
+
+def report_b(counts: dict[int, int], out: Path, names: list[str]) -> dict:
+    """Confusion matrices from the per-track results under ``out``."""
+    results = {}
+    for n in counts:
+        files = sorted((out / f"n{n}").glob("*/tracks/*.csv"))
+        if not files:
+            continue
+        table = pd.concat(
+            [pd.read_csv(f).assign(true=f.parent.parent.name) for f in files], ignore_index=True
+        )
         chosen = table[table["chosen"].astype(bool)]
         cm = pd.crosstab(chosen["true"], chosen["model"]).reindex(
-            index=names, columns=list(models), fill_value=0
+            index=names, columns=names, fill_value=0
         )
         acc = float(np.mean(chosen["true"] == chosen["model"]))
         wrong = chosen[chosen["true"] != chosen["model"]]
-        nested = (
-            float(
-                np.mean(
-                    [(a, b) in NESTED for a, b in zip(wrong["true"], wrong["model"], strict=True)]
-                )
-            )
-            if len(wrong)
-            else float("nan")
-        )
+        pairs = zip(wrong["true"], wrong["model"], strict=True)
+        nested = float(np.mean([p in NESTED for p in pairs])) if len(wrong) else float("nan")
+        per_model = cm.sum(axis=1)
         cm_print = cm.copy()
         cm_print.insert(0, "true \\ chosen", cm.index)
+        cm_print["tracks"] = per_model
+        cm_print["correct"] = [cm.loc[g, g] / max(per_model[g], 1) for g in names]
         _print(
-            f"(b) confusion matrix, n = {n} steps, 2D, {n_tracks} tracks per model: "
-            f"accuracy {acc:.1%}, "
-            f"{nested:.0%} of the errors between nested models ({time.perf_counter() - t0:.0f} s)",
+            f"(b) confusion matrix, n = {n} steps, 2D, {per_model.min()}-{per_model.max()} "
+            f"tracks per model: accuracy {acc:.1%}, {nested:.0%} of the errors between "
+            "nested models",
             cm_print,
         )
+        secs = table.groupby(["true", "track"])["seconds"].sum()
         results[n] = {
+            "n_steps": n,
+            "tracks": int(per_model.sum()),
             "accuracy": acc,
-            "nested_error_fraction": nested,
-            "confusion": cm,
-            "seconds": time.perf_counter() - t0,
+            "accuracy_se": math.sqrt(acc * (1 - acc) / max(len(chosen), 1)),
+            "errors_nested": nested,
+            "s_per_track": float(secs.mean()),
         }
-    summary = pd.DataFrame(
-        [
-            {
-                "n_steps": n,
-                "tracks": counts[n] * len(names),
-                "accuracy": r["accuracy"],
-                "errors_nested": r["nested_error_fraction"],
-                "seconds": r["seconds"],
-            }
-            for n, r in results.items()
-        ]
-    )
-    _print("(b) model-selection accuracy by track length", summary)
+    _print("(b) model-selection accuracy by track length", pd.DataFrame(list(results.values())))
     return results
 
 
@@ -432,6 +442,8 @@ def main() -> None:
         "--n-draws", type=int, default=300, help="(b) importance draws (Langevin, Lévy)"
     )
     ap.add_argument("--generators", default=None, help="(b) only these generating models")
+    ap.add_argument("--round-size", type=int, default=25, help="(b) tracks per model per round")
+    ap.add_argument("--report", action="store_true", help="(b) only print what is finished")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "_out" / "evidence"))
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -444,7 +456,15 @@ def main() -> None:
         part_c(args.seed)
     if args.part in ("b", "all"):
         counts = {int(a): int(b) for a, b in (x.split(":") for x in args.tracks.split(","))}
-        part_b(counts, Path(args.out), args.seed, args.n_draws, args.generators)
+        part_b(
+            counts,
+            Path(args.out),
+            args.seed,
+            args.n_draws,
+            args.generators,
+            args.round_size,
+            args.report,
+        )
 
 
 if __name__ == "__main__":
