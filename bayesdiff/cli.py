@@ -183,8 +183,9 @@ def cmd_demo(args) -> int:
     _write_csv(tab, out / "simulated_fbm_summary.csv")
     for p in ("alpha", "D"):
         rows = tab[tab.parameter == p]
-        print(f"   {p:5s}: posterior means {rows['mean'].mean():.3f} ± {rows['mean'].std():.3f} over "
-              f"{len(rows)} tracks; median posterior sd {rows['sd'].median():.3f}")  # fmt: skip
+        mean, sd = rows["mean"], rows["sd"]
+        print(f"   {p:5s}: posterior means {mean.mean():.3f} ± {mean.std():.3f} over "
+              f"{len(rows)} tracks; median posterior sd {sd.median():.3f}")  # fmt: skip
 
     real = example_tracks(min_points=args.min_points)
     print(f"\n2) Real HaloTag-NLS tracks (U2OS nuclei, dt = 7.48 ms): {len(real)} tracks "

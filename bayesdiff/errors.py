@@ -32,7 +32,7 @@ __all__ = [
 
 
 def where(file: Any = None, track: Any = None, row: Any = None) -> str:
-    """Format a location as ``"file 'a.csv', track 3, row 17"`` (parts that are None are left out)."""
+    """Format a location as ``"file 'a.csv', track 3, row 17"`` (None parts are left out)."""
     parts = []
     if file is not None:
         parts.append(f"file '{file}'")

@@ -84,7 +84,8 @@ class Track:
             pos = pos[:, None]
         if pos.ndim != 2 or not 1 <= pos.shape[1] <= 3:
             raise DimensionError(
-                f"positions must have shape (n_points, dim) with dim 1-3, got {np.shape(self.positions)}",
+                "positions must have shape (n_points, dim) with dim 1-3, "
+                f"got {np.shape(self.positions)}",
                 **where,
             )
         rows = None if self.rows is None else np.asarray(self.rows, dtype=np.int64)

@@ -57,15 +57,18 @@ def main() -> None:
         rows.append((n, t_vg, t_v, t_sp, ll))
     print("FBM log-likelihood, 1-D track, float64, CPU (best of 5)")
     print(
-        f"{'n':>6} | {'bayesdiff value+grad':>20} | {'bayesdiff value':>15} | {'SciPy solve_toeplitz (quad. form only)':>38} | ratio vg/SciPy"
+        f"{'n':>6} | {'bayesdiff value+grad':>20} | {'bayesdiff value':>15} | "
+        f"{'SciPy solve_toeplitz (quad. form only)':>38} | ratio vg/SciPy"
     )
     print("-" * 104)
     for n, t_vg, t_v, t_sp, _ in rows:
         print(
-            f"{n:>6} | {t_vg * 1e3:>17.3f} ms | {t_v * 1e3:>12.3f} ms | {t_sp * 1e3:>35.3f} ms | {t_vg / t_sp:>6.2f}"
+            f"{n:>6} | {t_vg * 1e3:>17.3f} ms | {t_v * 1e3:>12.3f} ms | "
+            f"{t_sp * 1e3:>35.3f} ms | {t_vg / t_sp:>6.2f}"
         )
     print(
-        "\nTarget (issue 3): value+gradient no slower than SciPy's value alone at n >= 1000 (ratio <= 1)."
+        "\nTarget (issue 3): value+gradient no slower than SciPy's value alone at n >= 1000 "
+        "(ratio <= 1)."
     )
 
 

@@ -60,7 +60,8 @@ def time_single() -> float:
     print("Table 1: one 2-D FBM track, 200 steps, NUTS 4 chains x 1000 draws + 1000 warm-up")
     print(f"  wall time incl. compilation: {wall:.2f} s   (target <= 10 s)")
     print(
-        f"  max R-hat {idata.posterior.attrs['max_r_hat']:.3f}, min bulk ESS {idata.posterior.attrs['min_ess_bulk']:.0f}, "
+        f"  max R-hat {idata.posterior.attrs['max_r_hat']:.3f}, "
+        f"min bulk ESS {idata.posterior.attrs['min_ess_bulk']:.0f}, "
         f"divergences {idata.posterior.attrs['divergences']}\n"
     )
     return wall
@@ -79,22 +80,26 @@ def time_many(n_tracks: int) -> float:
         idata = bd.sample_many(m, ts, draws=500, tune=1000, chains=2, seed=0, progress=False)
     wall = time.perf_counter() - t0
     print(
-        f"Table 2: sample_many, {n_tracks} 1-D FBM tracks of 100 steps, 2 chains x 500 draws + 1000 warm-up"
+        f"Table 2: sample_many, {n_tracks} 1-D FBM tracks of 100 steps, "
+        "2 chains x 500 draws + 1000 warm-up"
     )
     print(f"  wall {wall:.1f} s = {wall / n_tracks:.3f} s per track   (target <= 1 s per track)")
     rh = bd.diagnostics(idata)
     print(
-        f"  tracks with R-hat > 1.01 in any parameter: {rh.groupby('track').r_hat.max().gt(1.01).sum()} of {n_tracks}\n"
+        "  tracks with R-hat > 1.01 in any parameter: "
+        f"{rh.groupby('track').r_hat.max().gt(1.01).sum()} of {n_tracks}\n"
     )
     return wall
 
 
 def accuracy(n_tracks: int, settings) -> None:
     print(
-        f"Table 3: accuracy of the posterior mean of alpha ({n_tracks} 1-D tracks per row, alpha ~ U(0.3, 1.7), D = 1, dt = 1)"
+        f"Table 3: accuracy of the posterior mean of alpha ({n_tracks} 1-D tracks per row, "
+        "alpha ~ U(0.3, 1.7), D = 1, dt = 1)"
     )
     print(
-        f"{'n':>5} {'noise':>7} | {'RMSE':>7} {'CRB sd':>7} {'RMSE/CRB':>9} | {'90% coverage':>12} | {'sec/track':>9}"
+        f"{'n':>5} {'noise':>7} | {'RMSE':>7} {'CRB sd':>7} {'RMSE/CRB':>9} | "
+        f"{'90% coverage':>12} | {'sec/track':>9}"
     )
     print("-" * 70)
     for n, snr in settings:
@@ -117,7 +122,8 @@ def accuracy(n_tracks: int, settings) -> None:
         rmse = np.sqrt(np.mean((mean - alphas) ** 2))
         crb = np.sqrt(np.mean([fisher_bound_alpha(a, n, sig) for a in alphas]))
         print(
-            f"{n:>5} {('SNR 2' if noise else 'none'):>7} | {rmse:>7.4f} {crb:>7.4f} {rmse / crb:>9.3f} | {cover:>12.3f} | {sec:>9.3f}"
+            f"{n:>5} {('SNR 2' if noise else 'none'):>7} | {rmse:>7.4f} {crb:>7.4f} "
+            f"{rmse / crb:>9.3f} | {cover:>12.3f} | {sec:>9.3f}"
         )
     print("\nTargets (n = 100, no noise): RMSE/CRB <= 1.10; 90% coverage in 0.87-0.93.")
 

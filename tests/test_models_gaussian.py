@@ -92,7 +92,7 @@ def test_gradients_match_finite_differences(cls, noise, gaps):
 @pytest.mark.parametrize("gaps", [False, True])
 @pytest.mark.parametrize("pad", [0, 7])
 def test_fast_gradient_equals_autodiff(gaps, pad):
-    """The samplers' gradient (Gohberg-Semencul / forward mode) equals autodiff, padding included."""
+    """The samplers' gradient (Gohberg-Semencul / forward mode) equals autodiff, with padding."""
     from bayesdiff.models.base import as_data
 
     m = bd.models.FBM(noise=True, drift=True)
@@ -108,7 +108,7 @@ def test_fast_gradient_equals_autodiff(gaps, pad):
 
 
 def test_toeplitz_gradient_wrt_autocovariance():
-    """Gohberg-Semencul gradient in the raw autocovariance and data, against autodiff of Levinson."""
+    """Gohberg-Semencul gradient in the raw autocovariance and data vs autodiff of Levinson."""
     from bayesdiff._kernels.gaussian import levinson_pointwise, toeplitz_loglik
 
     rng = np.random.default_rng(0)
