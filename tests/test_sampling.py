@@ -264,3 +264,16 @@ def test_grid_auto_choice_pooled_and_errors(fbm_track, fbm_idata):
     pooled = bd.sample(bd.models.Brownian(), ts, method="grid", draws=400, chains=2, seed=0)
     assert pooled.attrs["fit"] == "pooled" and pooled.log_likelihood.obs.shape == (2, 400, 5, 30)
     assert abs(float(pooled.posterior.D.mean()) - 0.3) < 4 * float(pooled.posterior.D.std())
+
+
+def test_single_chain_has_scalar_parameters():
+    """chains=1: parameters keep their own shape (no stray chain axis inside them; the
+    Lévy walk, whose chain construction needs a scalar alpha, used to fail)."""
+    model, params = bd.models.FBM(), {"alpha": 0.7, "D": 0.1}
+    track = model.simulate(seed=1, params=params, n_steps=30, dt=0.05, dim=2)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = bd.sample(model, track, draws=20, tune=20, chains=1, progress=False, method="nuts")
+    post = idata.posterior
+    assert dict(post.sizes) == {"chain": 1, "draw": 20}
+    assert all(post[p].dims == ("chain", "draw") for p in model.param_names)

@@ -581,6 +581,8 @@ def _mcmc(model_fn, model, args, z0, key, tune, draws, chains, progress, opts):
     devices when there are enough, vectorized otherwise. Returns the model's
     parameters (constrained) and sample stats, with leading (chain, draw) axes."""
     method = "parallel" if jax.local_device_count() >= chains else "vectorized"
+    if chains == 1:  # NumPyro takes one chain's start without the chain axis
+        z0 = jax.tree.map(lambda a: a[0], z0)
     kernel = NUTS(model_fn, dense_mass=opts["dense_mass"], target_accept_prob=opts["target_accept"],
                   max_tree_depth=opts["max_tree_depth"])  # fmt: skip
     mcmc = MCMC(kernel, num_warmup=tune, num_samples=draws, num_chains=chains,
