@@ -49,7 +49,7 @@ from ..models.base import Model, TrackData, as_data
 from ..models.fbm import _IncrementModel, _noise_band, fgn_autocovariance, increment_covariance
 from ..tracks import Track, TrackSet
 from . import _arviz
-from .sampling import _default_latents, _generic_pooled, _latent_values, _model_key, sample
+from .sampling import _cached_jit, _default_latents, _generic_pooled, _latent_values, sample
 
 __all__ = ["Evidence", "evidence", "METHODS", "quadrature_reason", "importance_reliable"]
 
@@ -303,10 +303,14 @@ IMPORTANCE_K_MAX = 0.5
 IMPORTANCE_ERR_MAX = 0.05
 
 
+def _importance_ok(pareto_k: float, err: float) -> bool:
+    return pareto_k <= IMPORTANCE_K_MAX and err <= IMPORTANCE_ERR_MAX
+
+
 def importance_reliable(ev: Evidence) -> tuple[bool, str]:
     """Whether an importance-sampling estimate passes the checks of ``method="auto"``."""
     k = float(ev.details.get("pareto_k", np.inf))
-    ok = k <= IMPORTANCE_K_MAX and ev.log_z_err <= IMPORTANCE_ERR_MAX
+    ok = _importance_ok(k, ev.log_z_err)
     verdict = "accepted" if ok else "rejected"
     return ok, (
         f"importance sampling {verdict}: Pareto k {k:.2f} (max {IMPORTANCE_K_MAX}), "
@@ -327,12 +331,12 @@ def _run_importance(model, track, seed, n_draws, keep_draws, t0, rounds: int = 3
     target = _Target(model, track)
     mode, hess, n_opt = target.mode()
     mean, cov = mode, np.linalg.inv(hess)
-    n_total, n = 0, int(n_draws)
+    n_eval, n = 0, int(n_draws)
     for r in range(max(1, int(rounds))):
-        log_z, err, n_eval, details, (x, lw) = _importance(target, mean, cov, seed + r, n)
-        n_total += n_eval
+        log_z, err, n_round, details, (x, lw) = _importance(target, mean, cov, seed + r, n)
+        n_eval += n_round
         details["rounds"] = r + 1
-        if r == rounds - 1 or importance_reliable(Evidence(log_z, err, "", 0, 0.0, "", details))[0]:
+        if r == rounds - 1 or _importance_ok(details["pareto_k"], err):
             break
         w = np.exp(lw - np.max(lw))
         w /= w.sum()
@@ -341,7 +345,6 @@ def _run_importance(model, track, seed, n_draws, keep_draws, t0, rounds: int = 3
             dev = x - mean
             cov = (dev * w[:, None]).T @ dev + 1e-9 * np.eye(x.shape[1])
         n *= 2
-    n_eval = n_total
     draws_out = None
     if keep_draws:  # sampling-importance-resampling: draws proportional to the weights
         rng = np.random.default_rng(seed + 1)
@@ -902,9 +905,6 @@ def _spread(nodes: np.ndarray, k: int, rng: np.random.Generator, box=None) -> fl
 # =============================================================================
 # the unnormalized posterior in the sampler's unconstrained space
 # =============================================================================
-_FNS: dict = {}
-
-
 def _model_fn(model: Model, regs: tuple, pooled: bool):
     """The NumPyro model function that :func:`bayesdiff.sample` runs for this data layout."""
     if not pooled:
@@ -994,12 +994,10 @@ class _Target:
         self.size = int(flat.shape[0])
         self.flat0 = np.asarray(flat)
         shapes = tuple((k, tuple(jnp.shape(v))) for k, v in self.z0.items())
-        key = (_model_key(model), regs, pooled, shapes)
-        if key not in _FNS:
-            if len(_FNS) > 64:
-                _FNS.clear()
-            _FNS[key] = _compile_target(self.model_fn, self.unravel)
-        self.fns = _FNS[key]
+        self.fns = _cached_jit(
+            "evidence-target", model, regs, pooled, shapes,
+            build=lambda: _compile_target(self.model_fn, self.unravel),
+        )  # fmt: skip
         self.n_evals = 0
 
     def logq1(self, theta) -> jax.Array:

@@ -672,8 +672,12 @@ def _pointwise_batch(model: Model, data, regular: bool, params: dict) -> np.ndar
     """Pooled: params (chain, draw, ...) shared by the batch's tracks -> (chain, draw, B, L)."""
     c, d = next(iter(params.values())).shape[:2]
     flat = {k: jnp.asarray(v).reshape(c * d, *v.shape[2:]) for k, v in params.items()}
-    per_track = jax.vmap(lambda p, dd: model.pointwise_from_data(p, dd, regular), in_axes=(None, 0))
-    f = jax.jit(jax.vmap(per_track, in_axes=(0, None)))
+
+    def build():
+        one = lambda p, dd: model.pointwise_from_data(p, dd, regular)  # noqa: E731
+        return jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None)))
+
+    f = _cached_jit("pointwise-pooled", model, bool(regular), build=build)
     out = np.asarray(f(flat, data))
     return out.reshape(c, d, *out.shape[1:])
 

@@ -628,8 +628,9 @@ class LevyWalk(Model):
     def _simulate(self, rng, params, frames, dt, dim, n_tracks, start) -> np.ndarray:
         self._dirs(dim)
         alpha = np.asarray(params["alpha"], dtype=np.float64)
-        if np.any(~((alpha > 1.0) & (alpha < 2.0))):
-            bad = float(alpha[~((alpha > 1.0) & (alpha < 2.0))][0])
+        outside = ~((alpha > 1.0) & (alpha < 2.0))
+        if np.any(outside):
+            bad = float(alpha[outside][0])
             raise ParameterError(
                 f"levy: alpha must lie strictly between 1 and 2 to simulate (alpha = 3 - gamma "
                 f"with 1 < gamma < 2; at alpha = 2 the mean flight time diverges), got {bad}"
