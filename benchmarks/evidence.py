@@ -17,10 +17,14 @@ Usage::
     python benchmarks/evidence.py --part a
     python benchmarks/evidence.py --part b --n-tracks 20 --lengths 50,100,200,500
     python benchmarks/evidence.py --part c
+    python benchmarks/evidence.py --part b --tracks 200:200 --generators bm,fbm  # one share
+    python benchmarks/evidence.py --part b --tracks 200:200 --report  # print what is done
 
 Part (b) writes its per-track results under ``--out`` (default
 ``benchmarks/_out/evidence``) through ``bd.compare_many``, so an interrupted
-run resumes where it stopped.
+run resumes where it stopped; the matrices are built from those per-track
+files (the ``comparison.csv`` and ``summary.csv`` next to them describe only
+the last round that ran).
 
 Simulation prior of part (b). The analysis uses every model's default priors,
 as a user would. The tracks are drawn from a narrower "simulation prior",
