@@ -223,26 +223,46 @@ def test_priors_configurable_and_documented():
     assert bd.models.from_name("fbm+noise+drift").param_names == ("alpha", "D", "v", "sigma")
 
 
-def test_levinson_streaming_branch_equals_stacked(monkeypatch):
-    """Series longer than _STACK_MAX use the O(n)-memory loop: same values and gradients."""
+def test_levinson_segments_equal_dense_and_one_scan(monkeypatch):
+    """Long series run the recursion in segments of growing vector length, and series
+    longer than _STACK_MAX compute innovations inside the loop: same values as the dense
+    covariance, and the same values and gradients as one stacked scan, also when the
+    observed length ends inside a segment."""
+    import scipy.linalg
+    import scipy.stats
+
     import bayesdiff._kernels.gaussian as G
 
     rng = np.random.default_rng(8)
-    n = 40
+    n, L = 150, 97
     k = np.arange(n)
-    acov = jnp.asarray(0.5 * (np.abs(k + 1) ** 0.7 - 2 * k**0.7 + np.abs(k - 1) ** 0.7))
-    x = jnp.asarray(np.where(np.arange(n)[:, None] < 33, rng.standard_normal((n, 2)), 0.0))
-    L = jnp.asarray(33)
+    acov_np = 0.5 * (np.abs(k + 1) ** 0.7 - 2 * k**0.7 + np.abs(k - 1) ** 0.7)
+    acov = jnp.asarray(acov_np)
+    x_np = np.where(np.arange(n)[:, None] < L, rng.standard_normal((n, 2)), 0.0)
+    x = jnp.asarray(x_np)
 
     def run():
         return (
             G.levinson_pointwise(acov, x),
             G.levinson_innovations(acov, x),
-            jax.value_and_grad(G.toeplitz_loglik, argnums=(0, 1))(acov, x, L),
+            jax.value_and_grad(G.toeplitz_loglik, argnums=(0, 1))(acov, x, jnp.asarray(L)),
         )
 
-    ref = run()
-    monkeypatch.setattr(G, "_STACK_MAX", 8)
+    monkeypatch.setattr(G, "_SEGMENT_MIN", 16)
     got = run()
-    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    cov = scipy.linalg.toeplitz(acov_np)
+    np.testing.assert_allclose(got[0], G.dense_pointwise(jnp.asarray(cov), x), rtol=1e-9)
+    dense_l = sum(
+        scipy.stats.multivariate_normal(np.zeros(L), cov[:L, :L]).logpdf(x_np[:L, j])
+        for j in range(2)
+    )
+    np.testing.assert_allclose(got[2][0], dense_l, rtol=1e-10)
+    monkeypatch.setattr(G, "_STACK_MAX", 16)
+    streaming = run()
+    monkeypatch.setattr(G, "_SEGMENTS", 1)
+    one_scan = run()
+    monkeypatch.setattr(G, "_STACK_MAX", 2048)
+    ref = run()
+    for other in (got, streaming, one_scan):
+        for a, b in zip(jax.tree.leaves(other), jax.tree.leaves(ref), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -79,42 +79,76 @@ def levinson_pointwise(acov: jax.Array, x: jax.Array) -> jax.Array:
 
 
 #: Up to this length the predictors of every order are stacked (O(n^2) memory)
-#: and the innovations computed by one matrix product after the loop -- 2-3x
+#: and the innovations computed by matrix products after each loop -- 2-3x
 #: faster on CPU; longer series compute them inside the loop (O(n) memory).
 _STACK_MAX = 2048
+
+#: Series longer than _SEGMENT_MIN run the recursion as _SEGMENTS scans over
+#: growing vector lengths (the order-k predictor has k coefficients, so early
+#: steps need short vectors), each with a twice-unrolled body: value + gradient
+#: 25-40 % faster at n = 1000 than one scan over full-length vectors, for about
+#: 0.5 s more compilation. More segments or unrolling compile slower for little gain.
+_SEGMENTS = 4
+_SEGMENT_MIN = 256
+_UNROLL = 2
 
 
 def _levinson(acov: jax.Array, x: jax.Array, length: jax.Array):
     """Durbin-Levinson: prediction variances ``v`` (n,), innovations ``e`` (n, d), the
-    backward order-(length-1) predictor ``r`` (``r[i] = phi_{L-1, L-1-i}``) and its
-    variance ``v[length - 1]``."""
+    backward order-(length-1) predictor ``r`` (``r[i] = phi_{L-1, L-1-i}``, zero-padded
+    to n) and its variance ``v[length - 1]``."""
     n, d = x.shape
+    if n <= 1:
+        return acov[:n], x, jnp.zeros(n, acov.dtype), acov[0]
     g1 = jnp.concatenate([acov[1:], jnp.zeros(1, acov.dtype)])  # g1[i] = acov[i + 1]
-    idx = jnp.arange(n)
     floor = acov[0] * 1e-13
     stacked = n <= _STACK_MAX
 
-    def step(carry, k):
-        f, r, v, rL = carry
-        kappa = (acov[k] - jnp.dot(r, g1)) / v
-        f_new = jnp.where(idx == k - 1, kappa, f - kappa * r)
-        r_new = jnp.concatenate([kappa[None], (r - kappa * f)[:-1]])
-        v_new = jnp.maximum(v * (1.0 - kappa * kappa), floor)
-        # the prediction of x_k is sum_i r_new[i] x_i
-        if stacked:
-            return (f_new, r_new, v_new, rL), (v_new, r_new)
-        rL = jnp.where(k == length - 1, r_new, rL)
-        return (f_new, r_new, v_new, rL), (v_new, x[k] - r_new @ x)
+    def make_step(m: int):
+        idx = jnp.arange(m)
+        g, xm = g1[:m], x[:m]
 
-    zeros = jnp.zeros(n, acov.dtype)
-    (_, _, _, rL), (v, out) = jax.lax.scan(step, (zeros, zeros, acov[0], zeros), jnp.arange(1, n))
-    v = jnp.concatenate([acov[:1], v])
-    if stacked:
-        e = x - jnp.concatenate([jnp.zeros((1, d), x.dtype), out @ x])
-        rL = out[jnp.clip(length - 2, 0, n - 2)] if n > 1 else zeros
-    else:
-        e = jnp.concatenate([x[:1], out])
-    return v, e, rL, v[jnp.clip(length - 1, 0, n - 1)]
+        def step(carry, k):
+            f, r, v, rL = carry
+            kappa = (acov[k] - jnp.dot(r, g)) / v
+            f_new = jnp.where(idx == k - 1, kappa, f - kappa * r)
+            r_new = jnp.concatenate([kappa[None], (r - kappa * f)[:-1]])
+            v_new = jnp.maximum(v * (1.0 - kappa * kappa), floor)
+            # the prediction of x_k is sum_i r_new[i] x_i
+            if stacked:
+                return (f_new, r_new, v_new, rL), (v_new, r_new)
+            rL = jnp.where(k == length - 1, r_new, rL)
+            return (f_new, r_new, v_new, rL), (v_new, x[k] - r_new @ xm)
+
+        return step
+
+    # step k (1..n-1) needs vectors of length >= k
+    n_seg = _SEGMENTS if n > _SEGMENT_MIN else 1
+    ends = sorted({max(1, ((n - 1) * (i + 1)) // n_seg) for i in range(n_seg)})
+    empty = jnp.zeros(0, acov.dtype)
+    f, r, v0, rL = empty, empty, acov[0], empty if not stacked else jnp.zeros(n, acov.dtype)
+    start, vs, es = 1, [acov[:1]], [x[:1]]
+    for m in ends:
+        f, r = (jnp.pad(a, (0, m - a.shape[0])) for a in (f, r))
+        if not stacked:
+            rL = jnp.pad(rL, (0, m - rL.shape[0]))
+        (f, r, v0, rL_loop), (v, out) = jax.lax.scan(
+            make_step(m), (f, r, v0, rL), jnp.arange(start, m + 1), unroll=_UNROLL
+        )
+        vs.append(v)
+        if stacked:
+            es.append(x[start : m + 1] - out @ x[:m])
+            # keep the order-(length-1) predictor if this segment computed it
+            j = jnp.clip(length - 1 - start, 0, m - start)
+            here = (length - 1 >= start) & (length - 1 <= m)
+            rL = jnp.where(here, jnp.pad(out[j], (0, n - m)), rL)
+        else:
+            es.append(out)
+            rL = rL_loop
+        start = m + 1
+    rL = jnp.pad(rL, (0, n - rL.shape[0]))
+    v = jnp.concatenate(vs)
+    return v, jnp.concatenate(es), rL, v[jnp.clip(length - 1, 0, n - 1)]
 
 
 def _pointwise(v: jax.Array, e: jax.Array, length: jax.Array) -> jax.Array:
