@@ -361,10 +361,15 @@ def section_speed(posterior: bool = True):
     if posterior:
         tr = model.simulate(seed=4, params=params, n_steps=200, dt=DT, dim=2)[0]
         rows = []
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            bd.sample(model, tr, draws=20, tune=20, chains=4, seed=0, progress=False)  # compile
+        print(f"first call (compilation, mode search, 4 x 40 iterations): "
+              f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
         for tune in (1000, 500):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                bd.sample(model, tr, draws=20, tune=20, chains=4, seed=0, progress=False)  # compile
                 t0 = time.perf_counter()
                 idata = bd.sample(
                     model, tr, draws=1000, tune=tune, chains=4, seed=0, progress=False
@@ -391,6 +396,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sections", default="approx,settings,accuracy,speed")
     ap.add_argument("--quick", action="store_true", help="few tracks and draws (smoke run)")
+    ap.add_argument(
+        "--cells",
+        default=None,
+        help="accuracy cells as dim:n:snr:tracks, comma-separated (default: the full table)",
+    )
     args = ap.parse_args(argv)
     sections = args.sections.split(",")
     t0 = time.perf_counter()
@@ -403,6 +413,12 @@ def main(argv=None):
         if args.quick:
             cells = [(1, 100, 10.0, 2), (2, 100, 10.0, 2)]
             section_accuracy(cells, draws=100, tune=100, chains=2)
+        elif args.cells:
+            cells = [
+                (int(d), int(n), float(snr), int(k))
+                for d, n, snr, k in (c.split(":") for c in args.cells.split(","))
+            ]
+            section_accuracy(cells, draws=300, tune=300, chains=2)
         else:
             main_n = 12
             cells = [(dim, 200, 10.0, main_n) for dim in (1, 2)] + [

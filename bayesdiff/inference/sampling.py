@@ -232,6 +232,33 @@ def _start_values(model_fn, init: Callable, data_args: tuple, key: jax.Array, ch
     return start(data_args, key)
 
 
+def _resolve_start(start: str, model: Model) -> str:
+    if start not in ("auto", "data", "mode"):
+        raise ValueError(f"unknown start {start!r}; use 'auto', 'data' or 'mode'")
+    return getattr(model, "nuts_start", "data") if start == "auto" else start
+
+
+def _mode_start(model: Model, track: Track, key: jax.Array, chains: int) -> tuple:
+    """Chains' starts drawn from the Laplace approximation at the posterior mode, and
+    its covariance (the initial inverse mass matrix); ``(None, None)`` if the mode or
+    a positive-definite Hessian cannot be found."""
+    from .evidence import _Target
+
+    try:
+        target = _Target(model, track)
+        theta, hess, _ = target.mode()
+        cov = np.linalg.inv(hess)
+        chol = np.linalg.cholesky(0.5 * (cov + cov.T))
+    except (InferenceError, np.linalg.LinAlgError):
+        return None, None
+    eps = np.asarray(jax.random.normal(key, (chains, theta.size)))
+    rows = theta + eps @ chol.T
+    if not (np.all(np.isfinite(rows)) and np.all(np.isfinite(target.logq(rows)))):
+        return None, None
+    z0 = jax.vmap(target.unravel)(jnp.asarray(rows))
+    return z0, jnp.asarray(chol @ chol.T)
+
+
 def _jitter(z: dict, key: jax.Array, scale: float = 0.1) -> dict:
     leaves, tree = jax.tree.flatten(z)
     keys = jax.random.split(key, len(leaves))
@@ -257,6 +284,7 @@ def sample(
     target_accept: float = 0.8,
     max_tree_depth: int = 10,
     dense_mass: bool = True,
+    start: str = "auto",
     warn: bool = True,
 ):
     """Posterior of a model's parameters given one track (or a pooled TrackSet), by NUTS.
@@ -286,6 +314,17 @@ def sample(
     target_accept, max_tree_depth, dense_mass
         NUTS settings: target acceptance probability of step-size adaptation,
         maximum tree depth, and a dense (rather than diagonal) mass matrix.
+    start : {"auto", "data", "mode"}
+        Where the chains start (one track). ``"data"``: the model's data-based
+        guesses, jittered per chain, with a unit initial mass matrix.
+        ``"mode"``: the posterior mode (BFGS on the unconstrained parameters)
+        with the chains' starts drawn from the Laplace approximation there and
+        its covariance as the initial inverse mass matrix (warm-up still adapts
+        it); this costs a few seconds but saves most of the warm-up when the
+        parameters' posterior scales differ by orders of magnitude (the Lévy
+        walk: 137 s -> 15 s for a 200-step 2-D track). If the mode cannot be
+        found, it falls back to ``"data"``. ``"auto"``: the model's
+        ``nuts_start``.
     warn : bool
         Emit a :class:`~bayesdiff.errors.DiagnosticsWarning` naming every
         parameter whose R-hat > 1.01, bulk or tail ESS < 400, and any divergences.
@@ -333,9 +372,15 @@ def sample(
     t0 = time.perf_counter()
     model_fn = partial(model.numpyro_model, regular=regular)
     k_init, k_run = jax.random.split(jax.random.PRNGKey(seed))
-    init = _init_fn(model_fn, model, (data,), track.dim)
-    z0, pe = _start_values(model_fn, init, (data,), k_init, chains)
-    _check_finite_start(model_fn, (data,), z0, track, pe)
+    start = _resolve_start(start, model)
+    z0, inverse_mass = None, None
+    if start == "mode":
+        z0, inverse_mass = _mode_start(model, track, k_init, chains)
+    if z0 is None:
+        init = _init_fn(model_fn, model, (data,), track.dim)
+        z0, pe = _start_values(model_fn, init, (data,), k_init, chains)
+        _check_finite_start(model_fn, (data,), z0, track, pe)
+    opts = {**opts, "inverse_mass": inverse_mass}
     params, stats = _mcmc(model_fn, model, (data,), z0, k_run, tune, draws, chains, progress, opts)
     seconds = time.perf_counter() - t0
     ll = np.asarray(_pointwiser(model, regular, lane_axis=None)(params, data))  # (chain, draw, n)
@@ -343,6 +388,7 @@ def sample(
         model, params, stats, 0, {"obs": ll}, ["step"], track_info=_track_info([track]),
         dims_extra=[], seed=seed, seconds=seconds, chains=chains, draws=draws, warn=warn,
         kind="single", stats_trimmed=True,
+        extra_attrs={"nuts_start": "mode" if inverse_mass is not None else "data"},
     )  # fmt: skip
 
 
@@ -583,8 +629,12 @@ def _mcmc(model_fn, model, args, z0, key, tune, draws, chains, progress, opts):
     method = "parallel" if jax.local_device_count() >= chains else "vectorized"
     if chains == 1:  # NumPyro takes one chain's start without the chain axis
         z0 = jax.tree.map(lambda a: a[0], z0)
+    inverse_mass = opts.get("inverse_mass")
+    if inverse_mass is not None and not opts["dense_mass"]:
+        inverse_mass = np.diag(inverse_mass)
     kernel = NUTS(model_fn, dense_mass=opts["dense_mass"], target_accept_prob=opts["target_accept"],
-                  max_tree_depth=opts["max_tree_depth"])  # fmt: skip
+                  max_tree_depth=opts["max_tree_depth"],
+                  inverse_mass_matrix=inverse_mass)  # fmt: skip
     mcmc = MCMC(kernel, num_warmup=tune, num_samples=draws, num_chains=chains,
                 chain_method=method, progress_bar=progress)  # fmt: skip
     mcmc.run(key, *args, init_params=z0, extra_fields=_EXTRA)

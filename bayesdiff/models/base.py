@@ -116,6 +116,10 @@ class Model:
     kind: ClassVar[str] = "model"
     min_points: ClassVar[int] = 3
     vector_params: ClassVar[tuple[str, ...]] = ("v", "c")
+    #: How ``bd.sample(start="auto")`` starts NUTS: ``"data"`` (``init_values``,
+    #: jittered) or ``"mode"`` (the posterior mode, with the inverse Hessian as the
+    #: initial mass matrix) for models whose parameters differ widely in scale.
+    nuts_start: ClassVar[str] = "data"
 
     # -- configuration ---------------------------------------------------------
     @property

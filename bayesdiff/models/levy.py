@@ -464,6 +464,7 @@ class LevyWalk(Model):
     kind: ClassVar[str] = "levy"
     min_points: ClassVar[int] = 3
     vector_params: ClassVar[tuple[str, ...]] = ()
+    nuts_start: ClassVar[str] = "mode"
 
     def __post_init__(self) -> None:
         for f, low in (("n_rates", 2), ("turn_bins", 1)):
