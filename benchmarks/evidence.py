@@ -19,6 +19,8 @@ Usage::
     python benchmarks/evidence.py --part c
     python benchmarks/evidence.py --part b --tracks 200:200 --generators bm,fbm  # one share
     python benchmarks/evidence.py --part b --tracks 200:200 --report  # print what is done
+    python benchmarks/evidence.py --part b --tracks 200:20 --priors simulation  # Bayes classifier
+    python benchmarks/evidence.py --part b --tracks 200:200 --report --limit 20  # same tracks
 
 Part (b) writes its per-track results under ``--out`` (default
 ``benchmarks/_out/evidence``) through ``bd.compare_many``, so an interrupted
@@ -96,6 +98,25 @@ def _sim_params(name: str, rng: np.random.Generator, k: int, dim: int = 2) -> di
     if name == "levy":
         p = {"alpha": rng.uniform(1.0, 2.0, k), "v": logu(0.5, 5.0), "sigma": logu(0.005, 0.05)}
     return p
+
+
+def simulation_prior_models() -> dict:
+    """The seven candidates with the simulation prior as their prior: with these, picking
+    the most probable model is the Bayes classifier for the simulated tracks, so its
+    accuracy is the highest any method can reach on them (up to log Z errors)."""
+    D, v, sigma = dist.LogUniform(0.01, 1.0), dist.Normal(0.0, 1.0), dist.LogUniform(0.01, 0.1)
+    m = bd.models
+    return {
+        "bm": m.Brownian(priors={"D": D}),
+        "bm+drift": m.Brownian(drift=True, priors={"D": D, "v": v}),
+        "bm+noise": m.Brownian(noise=True, priors={"D": D, "sigma": sigma}),
+        "fbm": m.FBM(priors={"D": D}),
+        "fbm+noise": m.FBM(noise=True, priors={"D": D, "sigma": sigma}),
+        "langevin": m.Langevin(priors={"D": D, "k": dist.LogUniform(0.5, 20.0)}),
+        "levy": m.LevyWalk(
+            priors={"v": dist.LogUniform(0.5, 5.0), "sigma": dist.LogUniform(0.005, 0.05)}
+        ),
+    }
 
 
 def simulate(name: str, n_steps: int, n_tracks: int, seed: int) -> bd.TrackSet:
@@ -239,6 +260,8 @@ def part_b(
     only: str | None = None,
     round_size: int = 25,
     report_only: bool = False,
+    priors: str = "default",
+    limit: int | None = None,
 ) -> dict:
     """``counts``: track length -> tracks per generating model. Langevin and
     Lévy-walk evidences by importance sampling (``n_draws`` draws, adapted if
@@ -251,8 +274,12 @@ def part_b(
     resumes, and the matrices are printed from every finished track.
     ``only``: comma-separated generating models (to split the work between
     processes). ``report_only``: print the matrices of what is finished and
-    compute nothing."""
+    compute nothing. ``priors="simulation"``: analyse with the simulation prior
+    (:func:`simulation_prior_models`; results under ``out/simulation-priors``).
+    ``limit``: report only the tracks numbered below it."""
     models = models_from_spec(CANDIDATES)
+    if priors == "simulation":
+        models, out = simulation_prior_models(), out / "simulation-priors"
     names = [g for g in models if not only or g in only.split(",")]
     method = {"langevin": "importance", "levy": "importance"}
     for n, n_tracks in counts.items():
@@ -279,14 +306,17 @@ def part_b(
                 f"done ({time.perf_counter() - t0:.0f} s)",
                 flush=True,
             )
-    return report_b(counts, out, list(models))
+    return report_b(counts, out, list(models), limit)
 
 
-def report_b(counts: dict[int, int], out: Path, names: list[str]) -> dict:
-    """Confusion matrices from the per-track results under ``out``."""
+def report_b(counts: dict[int, int], out: Path, names: list[str], limit=None) -> dict:
+    """Confusion matrices from the per-track results under ``out`` (tracks numbered
+    below ``limit`` only, if given)."""
     results = {}
     for n in counts:
         files = sorted((out / f"n{n}").glob("*/tracks/*.csv"))
+        if limit is not None:
+            files = [f for f in files if int(f.stem) < limit]
         if not files:
             continue
         table = pd.concat(
@@ -448,6 +478,13 @@ def main() -> None:
     ap.add_argument("--generators", default=None, help="(b) only these generating models")
     ap.add_argument("--round-size", type=int, default=25, help="(b) tracks per model per round")
     ap.add_argument("--report", action="store_true", help="(b) only print what is finished")
+    ap.add_argument(
+        "--priors",
+        default="default",
+        choices=["default", "simulation"],
+        help="(b) analyse with the default priors or with the simulation prior (Bayes classifier)",
+    )
+    ap.add_argument("--limit", type=int, default=None, help="(b) report tracks numbered below")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "_out" / "evidence"))
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -468,6 +505,8 @@ def main() -> None:
             args.generators,
             args.round_size,
             args.report,
+            args.priors,
+            args.limit,
         )
 
 
