@@ -6,13 +6,20 @@ tables:
 
 1. throughput of the ensemble (all members evaluated together) on 100-step
    2-D tracks, in tracks per second, end to end (``predict``) and network only;
-2. FBM alpha MAE of the ensemble against the posterior mean of
+2. FBM alpha MAE against the posterior mean of
    ``bd.sample_many(bd.models.FBM(), ...)`` on the same 100 tracks
-   (100 steps, no noise), with the wall times;
-3. per model class at 100 steps (training distribution, 1-D and 2-D):
-   alpha MAE, classification accuracy and the coverage of the central 90%
-   interval of alpha (from 1000 draws of the predictive mixture), for the
-   ensemble and for its first member alone.
+   (100 steps, no noise), with the wall times and the ratio to the Bayesian
+   MAE: for the ensemble's (and its first member's) predictive-mixture mean
+   ``alpha_mean`` (over all classes) and FBM-conditional mean
+   ``alpha_mean_fbm`` (alpha if the track is FBM, what NUTS with the FBM
+   model assumes);
+3. per model class at 100 steps (training distribution, 1-D and 2-D), and
+   pooled over the classes that define alpha: alpha MAE of ``alpha_mean``,
+   classification accuracy and the coverage of the central 90% interval of
+   alpha (from 1000 draws of the predictive mixture), for the ensemble and
+   for its first member alone; for classes with an alpha head also the MAE
+   and 90% coverage (mean +- 1.645 sd) of the class-conditional Gaussian
+   ``alpha_mean_<class>``, ``alpha_sd_<class>``.
 """
 
 from __future__ import annotations
@@ -21,11 +28,14 @@ import argparse
 import time
 import warnings
 
+import jax
 import numpy as np
 
 import bayesdiff as bd
 from bayesdiff.neural.features import buckets
-from bayesdiff.neural.train import simulate_labelled
+from bayesdiff.neural.train import alpha_role, simulate_labelled
+
+Z90 = 1.6448536269514722  # standard-normal 95% quantile: central 90% interval
 
 
 def throughput(ens, n_tracks: int, repeats: int = 3) -> tuple[float, float]:
@@ -38,10 +48,10 @@ def throughput(ens, n_tracks: int, repeats: int = 3) -> tuple[float, float]:
     e2e = repeats * n_tracks / (time.perf_counter() - t)
     (b,) = buckets(ts, max_batch=n_tracks)
     params = ens._stacked()
-    ens._apply(params, b.x, b.mask, b.dim)[0].block_until_ready()
+    jax.block_until_ready(ens._apply(params, b.x, b.mask, b.dim))
     t = time.perf_counter()
     for _ in range(repeats):
-        ens._apply(params, b.x, b.mask, b.dim)[0].block_until_ready()
+        jax.block_until_ready(ens._apply(params, b.x, b.mask, b.dim))
     net = repeats * n_tracks / (time.perf_counter() - t)
     return e2e, net
 
@@ -54,6 +64,7 @@ def versus_bayes(ens, n: int = 100, seed: int = 0):
     t = time.perf_counter()
     df = ens.predict(ts)
     t_nn = time.perf_counter() - t
+    dm = ens.members[0].predict(ts)
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -61,22 +72,32 @@ def versus_bayes(ens, n: int = 100, seed: int = 0):
                                progress=False)  # fmt: skip
     t_b = time.perf_counter() - t
     post = idata.posterior["alpha"].mean(("chain", "draw")).values
-    return (
-        np.abs(df["alpha_mean"].values - alpha).mean(),
-        np.abs(post - alpha).mean(),
-        t_nn,
-        t_b,
-    )
+    rows = [
+        ("deep ensemble, mixture mean `alpha_mean`", df["alpha_mean"].values, t_nn),
+        ("deep ensemble, FBM-conditional `alpha_mean_fbm`", df["alpha_mean_fbm"].values, t_nn),
+        ("member 0, mixture mean `alpha_mean`", dm["alpha_mean"].values, None),
+        ("member 0, FBM-conditional `alpha_mean_fbm`", dm["alpha_mean_fbm"].values, None),
+    ]
+    b_mae = float(np.abs(post - alpha).mean())
+    return [(what, float(np.abs(est - alpha).mean()), t) for what, est, t in rows], b_mae, t_b
 
 
 def per_model(ens, n_per: int = 400, seed: int = 1):
+    """Per class and pooled over the classes that define alpha.
+
+    Returns rows ``(name, {"ensemble": r, "member": r})`` with ``r`` the tuple
+    (alpha MAE, accuracy, 90% coverage, conditional MAE, conditional coverage),
+    nan where undefined (alpha of Langevin; conditional columns of classes
+    without an alpha head).
+    """
     rows = []
     names = ens.model_names
     member = ens.members[0]
+    pooled = {"ensemble": [], "member": []}
     for k, name in enumerate(names):
         res = {}
         for who, net in (("ensemble", ens), ("member", member)):
-            err, hit, cov = [], [], []
+            err, hit, cov, c_err, c_cov = [], [], [], [], []
             for dim in ens.dims:
                 ts, alpha, _ = simulate_labelled(ens.config, name, n_per // len(ens.dims), 100,
                                                  dim, seed + 10 * k + dim)  # fmt: skip
@@ -88,9 +109,24 @@ def per_model(ens, n_per: int = 400, seed: int = 1):
                 hit.append(df["model"].values == name)
                 inside = ((alpha >= lo) & (alpha <= hi)).astype(float)
                 cov.append(np.where(np.isfinite(alpha), inside, np.nan))
+                if name in net.alpha_classes:
+                    m, sd = df[f"alpha_mean_{name}"].values, df[f"alpha_sd_{name}"].values
+                    c_err.append(np.abs(m - alpha))
+                    c_cov.append((np.abs(alpha - m) <= Z90 * sd).astype(float))
+                else:
+                    c_err.append(np.full(len(alpha), np.nan))
+                    c_cov.append(np.full(len(alpha), np.nan))
             # alpha is undefined (nan) for Langevin tracks: MAE and coverage are then nan
-            res[who] = tuple(float(np.mean(np.concatenate(v))) for v in (err, hit, cov))
+            cols = [np.concatenate(v) for v in (err, hit, cov, c_err, c_cov)]
+            res[who] = tuple(float(np.mean(c)) for c in cols)
+            if alpha_role(name) != "none":
+                pooled[who].append(cols)
         rows.append((name, res))
+    res = {}
+    for who, parts in pooled.items():
+        cols = [np.concatenate([p[i] for p in parts]) for i in range(3)]
+        res[who] = tuple(float(np.mean(c)) for c in cols) + (np.nan, np.nan)
+    rows.append(("pooled (" + ", ".join(n for n in names if alpha_role(n) != "none") + ")", res))
     return rows
 
 
@@ -118,21 +154,29 @@ def main() -> None:
         print(f"| network only (one bucket, compiled) | {args.batch} | {ens.n_members} "
               f"| {net:,.0f} |")  # fmt: skip
     if "bayes" not in skip:
-        nn_mae, b_mae, t_nn, t_b = versus_bayes(ens)
-        print("\n| FBM, 100 tracks x 100 steps, 2-D, no noise | alpha MAE | wall time (s) |")
-        print("|---|---|---|")
-        print(f"| deep ensemble | {nn_mae:.4f} | {t_nn:.3f} |")
-        print(f"| NUTS posterior mean (sample_many, 2 chains x 500) | {b_mae:.4f} | {t_b:.1f} |")
-        print(f"| ratio ensemble / Bayes | {nn_mae / b_mae:.3f} | speed-up {t_b / t_nn:,.0f}x |")
+        rows, b_mae, t_b = versus_bayes(ens)
+        print("\n| FBM, 100 tracks x 100 steps, 2-D, no noise | alpha MAE | ratio to Bayes "
+              "| wall time (s) |")  # fmt: skip
+        print("|---|---|---|---|")
+        for what, mae, t in rows:
+            wall = "" if t is None else f"{t:.3f}"
+            print(f"| {what} | {mae:.4f} | {mae / b_mae:.3f} | {wall} |")
+        print(f"| NUTS posterior mean (sample_many, 2 chains x 500) | {b_mae:.4f} | 1 "
+              f"| {t_b:.1f} |")  # fmt: skip
+        speed_up = t_b / rows[0][2]
+        print(f"(speed-up of the ensemble over NUTS, including compilation: {speed_up:,.0f}x)")
     if "models" not in skip:
         print("\n| model | alpha MAE (ens / member) | accuracy (ens / member) "
-              "| 90% coverage (ens / member) |")  # fmt: skip
-        print("|---|---|---|---|")
+              "| 90% coverage (ens / member) | conditional alpha MAE (ens / member) "
+              "| conditional 90% coverage (ens / member) |")  # fmt: skip
+        print("|---|---|---|---|---|---|")
         for name, res in per_model(ens):
             e, m = res["ensemble"], res["member"]
             print(f"| {name} | {_f(e[0])} / {_f(m[0])} | {_f(e[1])} / {_f(m[1])} "
-                  f"| {_f(e[2])} / {_f(m[2])} |")  # fmt: skip
-        print("(alpha is undefined for Langevin tracks: no MAE or coverage there)")
+                  f"| {_f(e[2])} / {_f(m[2])} | {_f(e[3])} / {_f(m[3])} "
+                  f"| {_f(e[4])} / {_f(m[4])} |")  # fmt: skip
+        print("(alpha is undefined for Langevin tracks: no MAE or coverage there; conditional "
+              "columns only for classes with an alpha head)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ A tiny two-member ensemble (BM and FBM, 20-64 points) is trained once per
 session; the whole file runs in well under a minute on two cores.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -20,7 +21,14 @@ from bayesdiff.errors import (
     TrackTooShortError,
 )
 from bayesdiff.neural import Architecture, TrainConfig
-from bayesdiff.neural.train import _compiled, simulate_chunk
+from bayesdiff.neural.train import (
+    DEFAULT_MODELS,
+    _compiled,
+    alpha_heads,
+    alpha_role,
+    loss_terms,
+    simulate_chunk,
+)
 
 TINY = Architecture(kind="cnn", channels=8, depth=2, hidden=16, n_classes=2)
 TINY_KW = dict(
@@ -72,9 +80,13 @@ def test_predict_shapes_and_columns(tiny, fbm_tracks):
         "logD_sd",
         "p_bm",
         "p_fbm",
+        "alpha_mean_fbm",
+        "alpha_sd_fbm",
     ]:
         assert np.all(np.isfinite(df[col])), col
-    assert np.all(df[["alpha_sd", "D_sd", "logD_sd"]] > 0)
+    # one head (fbm); bm's alpha is a point mass at 1 and gets no conditional columns
+    assert ens.alpha_classes == ["fbm"] and "alpha_mean_bm" not in df.columns
+    assert np.all(df[["alpha_sd", "D_sd", "logD_sd", "alpha_sd_fbm"]] > 0)
     np.testing.assert_allclose(df[["p_bm", "p_fbm"]].sum(axis=1), 1.0, rtol=1e-5)
     assert ens.model_names == ["bm", "fbm"] and ens.min_length == 20 and ens.dims == (1, 2)
     assert len(ens.members) == 2 and len(ens.members[0].predict(fbm_tracks)) == len(fbm_tracks)
@@ -115,8 +127,9 @@ def test_save_load_round_trip(tiny, fbm_tracks, tmp_path):
 def test_training_lowers_loss(tiny):
     ens, _ = tiny
     cfg = TrainConfig(**{k: TINY_KW[k] for k in ("models", "lengths", "dims")})
-    net = TINY.build()
-    _, eval_fn = _compiled(TINY)  # compiled during training
+    assert ens.arch == dataclasses.replace(TINY, alpha_heads=1)  # bm: point mass; fbm: a head
+    net = ens.arch.build()
+    _, eval_fn = _compiled(ens.arch)  # compiled during training
     data = simulate_chunk(cfg, 200, seed=123)  # the validation shapes: no new compilation
     init = net.init(jax.random.PRNGKey(0), data[0]["x"][:2], data[0]["mask"][:2],
                     data[0]["dim"][:2])  # fmt: skip
@@ -127,15 +140,58 @@ def test_training_lowers_loss(tiny):
     assert loss(ens.members[0].params) < loss(init) - 0.3
 
 
+def test_alpha_roles_and_heads():
+    assert [alpha_role(m) for m in DEFAULT_MODELS] == ["one", "free", "none", "free", "one"]
+    assert alpha_heads(DEFAULT_MODELS) == [-1, 0, -1, 1, -1]
+    assert alpha_heads(("bm", "fbm+noise")) == [-1, 0]
+
+
+def test_member_alpha_is_the_class_mixture(tiny, fbm_tracks):
+    """One member: point mass at 1 (bm) and the fbm head, weighted by p_bm, p_fbm."""
+    ens, _ = tiny
+    df = ens.members[0].predict(fbm_tracks)
+    p, mu, var = df["p_fbm"], df["alpha_mean_fbm"], df["alpha_sd_fbm"] ** 2
+    np.testing.assert_allclose(df["alpha_mean"], (1 - p) * 1.0 + p * mu, rtol=1e-6)
+    # law of total variance of the two-component mixture
+    np.testing.assert_allclose(
+        df["alpha_sd"] ** 2, p * var + p * (1 - p) * (mu - 1.0) ** 2, rtol=1e-5
+    )
+
+
 def test_ensemble_variance_at_least_mean_member_variance(tiny, fbm_tracks):
     ens, _ = tiny
     df = ens.predict(fbm_tracks)
     per = [m.predict(fbm_tracks) for m in ens.members]
-    for col in ("alpha_sd", "logD_sd"):
+    for col in ("alpha_sd", "logD_sd", "alpha_sd_fbm"):
         mean_var = np.mean([p[col] ** 2 for p in per], axis=0)
         assert np.all(df[col] ** 2 >= mean_var - 1e-9)
-    mean_alpha = np.mean([p["alpha_mean"] for p in per], axis=0)
-    np.testing.assert_allclose(df["alpha_mean"], mean_alpha, rtol=1e-6)
+    for col in ("alpha_mean", "alpha_mean_fbm"):
+        mean_alpha = np.mean([p[col] for p in per], axis=0)
+        np.testing.assert_allclose(df[col], mean_alpha, rtol=1e-6)
+    # the class-conditional columns: mean of variances + variance of means
+    mu = np.array([p["alpha_mean_fbm"] for p in per])
+    var = np.array([p["alpha_sd_fbm"] ** 2 for p in per])
+    np.testing.assert_allclose(df["alpha_sd_fbm"] ** 2, var.mean(0) + mu.var(0), rtol=1e-5)
+    np.testing.assert_allclose(df[["p_bm", "p_fbm"]], np.mean([p[["p_bm", "p_fbm"]] for p in per],
+                                                             axis=0), rtol=1e-6)  # fmt: skip
+
+
+def test_alpha_loss_uses_the_true_class_head_only(tiny):
+    ens, _ = tiny
+    net, params = ens.arch.build(), ens.members[0].params
+    cfg = TrainConfig(**{k: TINY_KW[k] for k in ("models", "lengths", "dims")})
+    (d,) = simulate_chunk(cfg, 40, seed=5)[:1]
+    bm, fbm = d["cls"] == 0, d["cls"] == 1
+    assert np.all(d["head"][bm] == -1) and np.all(d["head"][fbm] == 0)
+    np.testing.assert_array_equal(d["alpha"][bm], 1.0)
+    _, terms = loss_terms(net, params, {k: v[bm] for k, v in d.items()})
+    assert float(terms["alpha"]) == 0.0  # alpha = 1 exactly: no alpha loss
+    sub = {k: v[fbm] for k, v in d.items()}
+    _, terms = loss_terms(net, params, sub)
+    out, _ = net.apply(params, sub["x"], sub["mask"], sub["dim"])
+    m, v = np.asarray(out["alpha_mean"][:, 0]), np.asarray(out["alpha_var"][:, 0])
+    want = np.mean(0.5 * (np.log(v) + (sub["alpha"] - m) ** 2 / v))
+    np.testing.assert_allclose(float(terms["alpha"]), want, rtol=1e-4)
 
 
 def test_compiles_once_per_bucket(tiny):
@@ -158,6 +214,11 @@ def test_to_inference_data(tiny, fbm_tracks):
     # draws follow the mixture: their mean is near the mixture mean
     err = np.abs(post["alpha"].mean(("chain", "draw")).values - df["alpha_mean"].values)
     assert np.all(err < 5 * df["alpha_sd"].values / np.sqrt(200) + 1e-3)
+    # ... and the point mass at alpha = 1 (bm) gets probability p_bm
+    at_one = (post["alpha"].values[0] == 1.0).mean(0)
+    np.testing.assert_allclose(at_one.mean(), df["p_bm"].mean(),
+                               atol=5 * np.sqrt(0.25 / (200 * len(fbm_tracks))))  # fmt: skip
+    assert np.all(at_one[df["p_bm"].values < 1e-3] < 0.05)
 
 
 def test_bad_input_errors_clearly(tiny):
@@ -185,9 +246,12 @@ def test_bad_files_raise_network_file_error(tiny, tmp_path):
     with pytest.raises(NetworkFileError, match="no manifest"):
         bd.neural.load(tmp_path / "nothing")
     man = json.loads((d / "manifest.json").read_text())
+    arch_2heads = {**man["architecture"], "alpha_heads": 2}
     for change, pattern in [
         ({"bayesdiff_version": "9.9.0"}, "saved by bayesdiff 9.9.0"),
         ({"format": 99}, "format 99"),
+        ({"format": 1}, "format 1; .*class-conditional alpha heads.*retrain"),
+        ({"architecture": arch_2heads}, "2 alpha heads.*1 with a variable alpha"),
     ]:
         (d / "manifest.json").write_text(json.dumps({**man, **change}))
         with pytest.raises(NetworkFileError, match=pattern):
@@ -211,6 +275,8 @@ def test_default_ensemble_predicts_finite_values():
     df = ens.predict(ts)
     assert np.all(np.isfinite(df.drop(columns=["track", "model"]).to_numpy(float)))
     assert set(f"p_{m}" for m in ens.model_names) <= set(df.columns)
+    assert ens.alpha_classes == ["fbm", "levy"] and ens.arch.alpha_heads == 2
+    assert {"alpha_mean_fbm", "alpha_sd_fbm", "alpha_mean_levy", "alpha_sd_levy"} <= set(df)
 
 
 def test_cli_predict_on_real_data(tmp_path, capsys):

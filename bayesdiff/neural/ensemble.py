@@ -2,13 +2,23 @@
 
 A :class:`DeepEnsemble` of ``M`` members evaluates all members together: their
 parameters are stacked along a leading axis and the network is ``vmap``-ed
-over it, compiled once per (bucket length, padded batch size). The members'
-Gaussians are combined as an equally weighted mixture (Lakshminarayanan,
-Pritzel & Blundell 2017):
+over it, compiled once per (bucket length, padded batch size).
+
+One member's predictive distribution of alpha is a mixture over the classes
+that define alpha, weighted by its class probabilities renormalized over
+those classes: a point mass at 1 for classes with alpha = 1 exactly
+(Brownian, switching) and the class's own Gaussian head for classes with a
+variable alpha (FBM, Lévy walk), which estimates ``alpha`` given the track
+*and* the class. The ensemble's predictive distribution is the equally
+weighted mixture of its members' (Lakshminarayanan, Pritzel & Blundell 2017),
+so its mean and variance are
 
     mean = mean_i mu_i,    var = mean_i sigma_i^2 + var_i mu_i,
 
-and the class probabilities are averaged.
+with ``mu_i``, ``sigma_i^2`` the mean and variance of member ``i``'s mixture;
+the class probabilities are averaged (the class marginal of that mixture).
+The class-conditional estimates (``alpha_mean_<class>``, ``alpha_sd_<class>``)
+combine the members' Gaussians of that class by the same formula.
 
 Saved networks are a folder with ``manifest.json`` (format version, bayesdiff
 version, architecture, training set-up and priors, model names, per-member
@@ -39,12 +49,13 @@ from ..errors import NetworkFileError
 from ..tracks import Track, TrackSet
 from .features import as_trackset, buckets, check_tracks, physical_log_d
 from .networks import Architecture
-from .train import TrainConfig
+from .train import TrainConfig, alpha_heads, alpha_role
 
 __all__ = ["AmortizedEstimator", "DeepEnsemble", "load", "default_ensemble", "FORMAT"]
 
 #: Version of the saved-network layout; files of another format are refused.
-FORMAT = 1
+#: 2: class-conditional alpha heads (format 1 had one alpha head for all classes).
+FORMAT = 2
 _DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "neural" / "default"
 _MIN_PAD = 64
 
@@ -87,6 +98,29 @@ class _Predictor:
         raise NotImplementedError
 
     @property
+    def alpha_classes(self) -> list[str]:
+        """Classes with a learned alpha head, in the order of the heads."""
+        return [m for m in self.model_names if alpha_role(m) == "free"]
+
+    def _alpha_components(self, prob: np.ndarray, mu: np.ndarray, var: np.ndarray):
+        """Per-member alpha mixture: weights, means, variances of shape (M, N, C).
+
+        ``C`` counts the classes that define alpha (heads and point masses at 1);
+        weights are the class probabilities renormalized over them.
+        """
+        heads = alpha_heads(self.model_names)
+        cls = [k for k, m in enumerate(self.model_names) if alpha_role(m) != "none"]
+        if not cls:
+            nan = np.full((*prob.shape[:2], 1), np.nan)
+            return nan, nan, nan
+        w = prob[..., cls]
+        w = w / np.sum(w, axis=-1, keepdims=True)  # nan if no class defines alpha
+        ones = np.ones(prob.shape[:2])
+        m = np.stack([mu[..., heads[k]] if heads[k] >= 0 else ones for k in cls], axis=-1)
+        v = np.stack([var[..., heads[k]] if heads[k] >= 0 else 0 * ones for k in cls], axis=-1)
+        return w, m, v
+
+    @property
     def _apply(self):
         return _apply_fn(self.arch)
 
@@ -96,8 +130,9 @@ class _Predictor:
         ts = as_trackset(tracks)
         check_tracks(ts, self.min_length, self.dims)
         params = self._stacked()
-        M, N, K = self.n_members, len(ts), len(self.model_names)
-        out = np.empty((M, N, 4 + K), np.float32)
+        M, N, K, H = self.n_members, len(ts), len(self.model_names), self.arch.alpha_heads
+        shapes = {"alpha_mean": (H,), "alpha_var": (H,), "z_mean": (), "z_var": (), "logits": (K,)}
+        out = {k: np.empty((M, N, *s), np.float32) for k, s in shapes.items()}
         emb = np.empty((M, N, self.arch.hidden), np.float32)
         log_scale = np.empty(N)
         for b in buckets(ts, self.max_batch):
@@ -109,19 +144,28 @@ class _Predictor:
             x[:n], mask[:n], dim[:n] = b.x, b.mask, b.dim
             mask[n:, 0] = 1.0  # padding rows: one dummy step keeps them finite
             o, e = self._apply(params, x, mask, dim)
-            out[:, b.index] = np.asarray(o)[:, :n]
+            for k in out:
+                out[k][:, b.index] = np.asarray(o[k])[:, :n]
             emb[:, b.index] = np.asarray(e)[:, :n]
             log_scale[b.index] = b.log_scale
         dt = np.array([t.dt for t in ts])
-        a_mu, a_var = out[..., 0].astype(np.float64), out[..., 1].astype(np.float64)
-        z_mu, z_var = out[..., 2].astype(np.float64), out[..., 3].astype(np.float64)
+        f64 = {k: v.astype(np.float64) for k, v in out.items()}
+        prob = np.asarray(jax.nn.softmax(jnp.asarray(out["logits"]), axis=-1), np.float64)
+        w, m, v = self._alpha_components(prob, f64["alpha_mean"], f64["alpha_var"])
+        a_mu = np.sum(w * m, axis=-1)  # each member's mixture mean and variance
+        a_var = np.sum(w * (v + (m - a_mu[..., None]) ** 2), axis=-1)
         logdt = np.log(dt)
         raw = {
             "alpha_mean": a_mu,
             "alpha_var": a_var,
-            "logD_mean": physical_log_d(z_mu, log_scale, a_mu, dt),
-            "logD_var": z_var + logdt**2 * a_var,
-            "prob": np.asarray(jax.nn.softmax(jnp.asarray(out[..., 4:]), axis=-1), np.float64),
+            "alpha_cond_mean": f64["alpha_mean"],
+            "alpha_cond_var": f64["alpha_var"],
+            "mix_weight": w,
+            "mix_mean": m,
+            "mix_var": v,
+            "logD_mean": physical_log_d(f64["z_mean"], log_scale, np.nan_to_num(a_mu, nan=1.0), dt),
+            "logD_var": f64["z_var"] + logdt**2 * np.nan_to_num(a_var, nan=0.0),
+            "prob": prob,
             "embedding": emb,
         }
         return ts, raw
@@ -141,11 +185,16 @@ class _Predictor:
         -------
         pandas.DataFrame
             One row per track, in input order: ``track`` (id), ``n_points``,
-            ``alpha_mean``, ``alpha_sd``, ``logD_mean``, ``logD_sd`` (natural
-            log of D in length^2/s^alpha), ``D_mean``, ``D_sd`` (moments of the
-            log-normal mixture), ``p_<model>`` (class probabilities) and
-            ``model`` (the most probable class). For an ensemble the
-            Gaussians of the members are mixed (see the module docstring).
+            ``alpha_mean``, ``alpha_sd`` (mean and sd of the predictive
+            mixture over classes and members), ``logD_mean``, ``logD_sd``
+            (natural log of D in length^2/s^alpha), ``D_mean``, ``D_sd``
+            (moments of the log-normal mixture), ``p_<model>`` (class
+            probabilities), ``model`` (the most probable class) and, for each
+            class with a variable alpha (:attr:`alpha_classes`),
+            ``alpha_mean_<class>`` and ``alpha_sd_<class>``: alpha if the track
+            is of that class. See the module docstring for how classes and
+            members are mixed. Where no class defines alpha (Langevin only),
+            the alpha columns are nan.
         """
         ts, raw = self._raw(tracks)
         a_m, a_v = raw["alpha_mean"], raw["alpha_var"]
@@ -173,6 +222,10 @@ class _Predictor:
         for k, name in enumerate(self.model_names):
             df[f"p_{name}"] = prob[:, k]
         df["model"] = np.asarray(self.model_names)[prob.argmax(1)]
+        c_m, c_v = raw["alpha_cond_mean"], raw["alpha_cond_var"]
+        for h, name in enumerate(self.alpha_classes):
+            df[f"alpha_mean_{name}"] = c_m[..., h].mean(0)
+            df[f"alpha_sd_{name}"] = np.sqrt(c_v[..., h].mean(0) + c_m[..., h].var(0))
         return df
 
     def embed(self, tracks: Track | TrackSet | Iterable[Track]) -> np.ndarray:
@@ -191,10 +244,12 @@ class _Predictor:
         """Draws from the predictive mixture as ArviZ InferenceData.
 
         The ``posterior`` group holds ``alpha``, ``logD`` and ``D`` with dims
-        ``(chain=1, draw, track)``: each draw picks a member uniformly and
-        samples its Gaussians (alpha and log D independently given the member).
-        ``constant_data`` holds the class probabilities ``model_probability``
-        (track, model).
+        ``(chain=1, draw, track)``: each draw picks a member uniformly, then
+        samples alpha from that member's mixture (a class that defines alpha
+        by its renormalized probability; alpha = 1 for a point-mass class,
+        else a draw from the class's Gaussian) and log D from its Gaussian
+        (independently of alpha given the member). ``constant_data`` holds the
+        class probabilities ``model_probability`` (track, model).
         """
         from ..inference._arviz import neural_inference_data
 
@@ -203,9 +258,13 @@ class _Predictor:
         rng = np.random.default_rng(seed)
         pick = rng.integers(M, size=(draws, N))
         cols = np.arange(N)[None, :]
-        a = raw["alpha_mean"][pick, cols] + np.sqrt(raw["alpha_var"][pick, cols]) * (
-            rng.standard_normal((draws, N))
-        )
+        w = raw["mix_weight"][pick, cols]  # (draws, N, C)
+        u = rng.random((draws, N, 1))
+        c = np.minimum(np.sum(u > np.cumsum(w, axis=-1), axis=-1), w.shape[-1] - 1)[..., None]
+        mu = np.take_along_axis(raw["mix_mean"][pick, cols], c, axis=-1)[..., 0]
+        sd = np.sqrt(np.take_along_axis(raw["mix_var"][pick, cols], c, axis=-1)[..., 0])
+        a = mu + sd * rng.standard_normal((draws, N))
+        a = np.where(np.isfinite(w[..., 0]), a, np.nan)  # no class defines alpha
         ld = raw["logD_mean"][pick, cols] + np.sqrt(raw["logD_var"][pick, cols]) * (
             rng.standard_normal((draws, N))
         )
@@ -393,7 +452,17 @@ def load(path: str | Path, *, check_version: bool = True) -> DeepEnsemble:
     except Exception as err:  # a ModelError from unknown model names, for example
         raise NetworkFileError(f"{mpath}: invalid manifest ({err})") from None
     if fmt != FORMAT:
-        raise NetworkFileError(f"{mpath}: network file format {fmt}; this bayesdiff reads {FORMAT}")
+        raise NetworkFileError(
+            f"{mpath}: network file format {fmt}; this bayesdiff reads {FORMAT} "
+            "(format 2: class-conditional alpha heads); retrain (`bayesdiff train`, "
+            "`make train` for the default)"
+        )
+    n_free = sum(h >= 0 for h in alpha_heads(cfg.models))
+    if arch.n_classes != len(cfg.models) or arch.alpha_heads != n_free:
+        raise NetworkFileError(
+            f"{mpath}: architecture ({arch.n_classes} classes, {arch.alpha_heads} alpha heads) "
+            f"does not fit the model classes {list(cfg.models)} ({n_free} with a variable alpha)"
+        )
     if check_version and not _compatible(version):
         raise NetworkFileError(
             f"{mpath}: saved by bayesdiff {version}, this is {__version__}; retrain "

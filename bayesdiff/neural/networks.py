@@ -3,7 +3,10 @@
 A network maps one bucket of encoded tracks (:mod:`bayesdiff.neural.features`)
 to, per track,
 
-* ``alpha``: a Gaussian mean and variance,
+* ``alpha`` given the class, for each class with a variable exponent (FBM and
+  Lévy walks by default; ``alpha_heads`` of them): a Gaussian mean and
+  variance. Classes with ``alpha = 1`` exactly (Brownian, switching) need no
+  head, and Langevin has no exponent; see :func:`bayesdiff.neural.train.alpha_role`,
 * ``z = log(D dt^alpha) - log s^2``: a Gaussian mean and variance,
 * logits over the model classes,
 * the embedding: the penultimate-layer feature vector.
@@ -64,6 +67,9 @@ class Architecture:
         Width of the two dense layers after pooling (= the embedding size).
     n_classes : int
         Number of model classes.
+    alpha_heads : int
+        Number of class-conditional alpha heads: one per class with a
+        variable alpha, in class order (2 for the default classes: FBM, Lévy).
     """
 
     kind: str = "gru"
@@ -72,6 +78,7 @@ class Architecture:
     hidden: int = 64
     n_classes: int = 5
     patch: int = 4
+    alpha_heads: int = 2
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -116,9 +123,10 @@ def summary_features(x: jax.Array, mask: jax.Array, dim: jax.Array) -> jax.Array
 class TrackNet(nn.Module):
     """Encoder + heads; see the module docstring. Call with ``(x, mask, dim)``.
 
-    Returns ``(out, embedding)``: ``out`` of shape (B, 4 + n_classes) holds
-    alpha mean, alpha variance, z mean, z variance and the class logits;
-    ``embedding`` has shape (B, hidden).
+    Returns ``(out, embedding)``: ``out`` is a dict of arrays ``alpha_mean``
+    and ``alpha_var`` of shape (B, alpha_heads) (alpha given each class with
+    a head), ``z_mean`` and ``z_var`` of shape (B,) and ``logits`` of shape
+    (B, n_classes); ``embedding`` has shape (B, hidden).
     """
 
     kind: str = "gru"
@@ -127,6 +135,7 @@ class TrackNet(nn.Module):
     hidden: int = 64
     n_classes: int = 5
     patch: int = 4
+    alpha_heads: int = 2
 
     @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array, dim: jax.Array):
@@ -163,10 +172,13 @@ class TrackNet(nn.Module):
         e = jnp.concatenate([mean, top, feats], axis=-1)
         e = nn.relu(nn.Dense(self.hidden, name="dense0")(e))
         e = nn.relu(nn.Dense(self.hidden, name="dense1")(e))
-        raw = nn.Dense(4 + self.n_classes, name="head")(e)
-        a_mu = raw[:, 0] + 1.0
-        a_var = nn.softplus(raw[:, 1] - 2.0) + VAR_FLOOR
-        z_mu = raw[:, 2]
-        z_var = nn.softplus(raw[:, 3] - 2.0) + VAR_FLOOR
-        out = jnp.concatenate([jnp.stack([a_mu, a_var, z_mu, z_var], axis=-1), raw[:, 4:]], axis=-1)
+        H, K = self.alpha_heads, self.n_classes
+        raw = nn.Dense(2 + K + 2 * H, name="head")(e)
+        out = {
+            "z_mean": raw[:, 0],
+            "z_var": nn.softplus(raw[:, 1] - 2.0) + VAR_FLOOR,
+            "logits": raw[:, 2 : 2 + K],
+            "alpha_mean": raw[:, 2 + K : 2 + K + H] + 1.0,
+            "alpha_var": nn.softplus(raw[:, 2 + K + H :] - 2.0) + VAR_FLOOR,
+        }
         return out, e

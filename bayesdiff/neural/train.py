@@ -12,15 +12,19 @@ Targets (see ``docs/neural.md``): ``alpha`` and ``z = log D - log s^2`` with
 ``s^2`` the normalization of :mod:`bayesdiff.neural.features`.
 
 ========  ============================  =========================================
-class     alpha                         D
+class     alpha (see :func:`alpha_role`)  D
 ========  ============================  =========================================
-bm        1                             D
-fbm       alpha                         D (MSD_1d = 2 D t^alpha)
-langevin  none (the loss is masked)      D, the free diffusion coefficient
-levy      alpha = 3 - gamma             undefined: the D loss is masked
-switch2   1                             occupancy-weighted mean of the states'
+bm        1 (no head: a point mass)      D
+fbm       alpha (its own head)           D (MSD_1d = 2 D t^alpha)
+langevin  none (no head)                 D, the free diffusion coefficient
+levy      alpha = 3 - gamma (own head)   undefined: the D loss is masked
+switch2   1 (no head: a point mass)      occupancy-weighted mean of the states'
                                         D over the track's increments
 ========  ============================  =========================================
+
+The alpha loss is the Gaussian NLL of the true class's head only, so each head
+learns ``E[alpha | track, class]`` and its spread (not a posterior mean under
+the mixed training prior, which the point masses at 1 would pull towards 1).
 
 Each member trains with its own seed (initialization and data stream) under
 Adam with a warm-up-cosine learning rate, keeps the parameters with the lowest
@@ -59,6 +63,8 @@ __all__ = [
     "simulate_chunk",
     "simulate_labelled",
     "loss_terms",
+    "alpha_role",
+    "alpha_heads",
 ]
 
 #: Model classes of the default ensemble, in ``p_<name>`` order.
@@ -142,6 +148,29 @@ class TrainConfig:
 
 def _kind(name: str) -> str:
     return from_name(name).kind
+
+
+def alpha_role(name: str) -> str:
+    """What alpha is for a model class: ``"free"``, ``"one"`` or ``"none"``.
+
+    ``"free"`` (FBM, Lévy walk): a variable exponent with its own Gaussian head;
+    ``"one"`` (Brownian, switching diffusion): exactly 1, a point mass in the
+    predictive distribution; ``"none"`` (Langevin): no single exponent, the
+    MSD saturates.
+    """
+    kind = _kind(name)
+    if kind in ("fbm", "levy"):
+        return "free"
+    return "none" if kind == "langevin" else "one"
+
+
+def alpha_heads(models: Sequence[str]) -> list[int]:
+    """Alpha-head index of every class (-1 for classes without a head)."""
+    out, h = [], 0
+    for name in models:
+        out.append(h if alpha_role(name) == "free" else -1)
+        h += alpha_role(name) == "free"
+    return out
 
 
 def _model(name: str, noisy: bool):
@@ -229,9 +258,10 @@ def _simulate_group(cfg, name, noisy, n, L, dim, n_steps, rng, key):
         return None
     pos = np.stack([t.positions for t in ts])
     lags = np.diff(frames).astype(np.float64)
-    if kind in ("fbm", "levy"):
+    role = alpha_role(name)
+    if role == "free":
         alpha = params["alpha"]
-    elif kind == "langevin":
+    elif role == "none":
         alpha = np.full(n, np.nan)  # no single exponent: the MSD saturates
     else:
         alpha = np.ones(n)
@@ -265,14 +295,16 @@ def simulate_chunk(cfg: TrainConfig, n: int, seed: int) -> list[dict[str, np.nda
     -------
     list of dict
         One per bucket length with encoded inputs ``x`` (B, L, channels),
-        ``mask``, ``dim`` and targets ``alpha``, ``z`` (nan where undefined)
-        and ``cls`` (index into ``cfg.models``).
+        ``mask``, ``dim`` and targets ``alpha``, ``z`` (nan where undefined),
+        ``cls`` (index into ``cfg.models``) and ``head`` (the class's alpha
+        head, -1 where it has none).
     """
     rng = np.random.default_rng(seed)
     key = jax.random.PRNGKey(seed % (2**31))
     lo, hi = cfg.lengths[0] - 1, cfg.lengths[1] - 1
     sizes = sorted({bucket_length(s) for s in range(lo, hi + 1)})
     groups = [(m, d) for m in range(len(cfg.models)) for d in cfg.dims]
+    heads = alpha_heads(cfg.models)
     # equal numbers per bucket (log-spaced lengths) and group: fixed shapes, no recompilation
     per = max(8, n // (len(sizes) * len(groups)))
     by_bucket: dict[int, list] = {}
@@ -302,6 +334,7 @@ def simulate_chunk(cfg: TrainConfig, n: int, seed: int) -> list[dict[str, np.nda
                     alpha=alpha.astype(np.float32),
                     z=(log_d - log_scale).astype(np.float32),
                     cls=np.full(per, mi, np.int32),
+                    head=np.full(per, heads[mi], np.int32),
                 )
             )
         if parts:
@@ -349,16 +382,27 @@ def simulate_labelled(
 
 
 def loss_terms(net, params, batch) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Mean Gaussian NLLs of alpha and z (each masked where undefined) plus class cross-entropy."""
+    """Mean Gaussian NLLs of alpha and z plus the class cross-entropy.
+
+    The alpha NLL is that of the true class's head (``batch["head"]``), over
+    the tracks of classes with a head; the z NLL is masked where D is undefined.
+    """
     out, _ = net.apply(params, batch["x"], batch["mask"], batch["dim"])
-    a_mu, a_var, z_mu, z_var = out[:, 0], out[:, 1], out[:, 2], out[:, 3]
-    a_ok = jnp.isfinite(batch["alpha"])
-    alpha = jnp.where(a_ok, batch["alpha"], 0.0)
-    nll_a = jnp.where(a_ok, 0.5 * (jnp.log(a_var) + (alpha - a_mu) ** 2 / a_var), 0.0)
+    z_mu, z_var = out["z_mean"], out["z_var"]
+    head = batch["head"]
+    a_ok = (head >= 0) & jnp.isfinite(batch["alpha"])
+    if out["alpha_mean"].shape[1]:
+        idx = jnp.maximum(head, 0)[:, None]
+        a_mu = jnp.take_along_axis(out["alpha_mean"], idx, axis=1)[:, 0]
+        a_var = jnp.take_along_axis(out["alpha_var"], idx, axis=1)[:, 0]
+        alpha = jnp.where(a_ok, batch["alpha"], 0.0)
+        nll_a = jnp.where(a_ok, 0.5 * (jnp.log(a_var) + (alpha - a_mu) ** 2 / a_var), 0.0)
+    else:  # no class with a variable alpha
+        nll_a = jnp.zeros_like(z_mu)
     z_ok = jnp.isfinite(batch["z"])
     z = jnp.where(z_ok, batch["z"], 0.0)
     nll_z = jnp.where(z_ok, 0.5 * (jnp.log(z_var) + (z - z_mu) ** 2 / z_var), 0.0)
-    ce = optax.softmax_cross_entropy_with_integer_labels(out[:, 4:], batch["cls"])
+    ce = optax.softmax_cross_entropy_with_integer_labels(out["logits"], batch["cls"])
     terms = {
         "alpha": jnp.sum(nll_a) / jnp.maximum(jnp.sum(a_ok), 1),
         "logD": jnp.sum(nll_z) / jnp.maximum(jnp.sum(z_ok), 1),
@@ -620,7 +664,11 @@ def train(
     )
     if isinstance(architecture, dict):
         architecture = Architecture(**architecture)
-    arch = dataclasses.replace(architecture or Architecture(), n_classes=len(cfg.models))
+    arch = dataclasses.replace(
+        architecture or Architecture(),
+        n_classes=len(cfg.models),
+        alpha_heads=sum(h >= 0 for h in alpha_heads(cfg.models)),
+    )
     out_dir = None if out is None else Path(out)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
