@@ -38,6 +38,7 @@ ICML (2017) (expected calibration error).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import re
@@ -794,11 +795,17 @@ class Neural:
         Use this member of the ensemble (``predictor.members[member]``) alone.
     name : str
         Default ``"ensemble"``, or ``"member"`` when ``member`` is given.
+    conditional : bool
+        Take alpha from the predictor's estimate *given the simulated model's
+        class* (``alpha_mean_<kind>``, ``alpha_sd_<kind>``) where it has one, as
+        the Bayesian estimator also knows the model; otherwise (or with
+        ``False``) from its mixture over classes (``alpha_mean``, ``alpha_sd``).
     """
 
     predictor: Any = None
     member: int | None = None
     name: str = ""
+    conditional: bool = True
 
     def __post_init__(self):
         if not self.name:
@@ -807,6 +814,20 @@ class Neural:
     def _predictor(self):
         ens = self.predictor if self.predictor is not None else _default_ensemble()
         return ens if self.member is None else ens.members[self.member]
+
+    def fingerprint(self) -> str:
+        """Eight hex digits of a hash of the predictor's weights (names a study's cells,
+        so a retrained network is not mistaken for the one a saved cell came from)."""
+        import jax
+
+        pred = self._predictor()
+        stacked = getattr(pred, "_stacked", None)
+        if stacked is None:
+            return "external"
+        h = hashlib.sha1()
+        for leaf in jax.tree.leaves(stacked()):
+            h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+        return h.hexdigest()[:8]
 
     def estimate(self, tracks: TrackSet, model=None, snr: float = math.inf) -> Estimate:
         pred = self._predictor()
@@ -820,6 +841,10 @@ class Neural:
                 sd[p] = (
                     df[f"{p}_sd"].to_numpy(float) if f"{p}_sd" in df else np.full(len(df), np.nan)
                 )
+        kind = getattr(model, "kind", None)
+        if self.conditional and f"alpha_mean_{kind}" in df:
+            mean["alpha"] = df[f"alpha_mean_{kind}"].to_numpy(float)
+            sd["alpha"] = df[f"alpha_sd_{kind}"].to_numpy(float)
         pcols = [c for c in df.columns if c.startswith("p_")]
         probs = df[pcols].to_numpy(float) if pcols else None
         names = tuple(c[2:] for c in pcols)
@@ -1349,6 +1374,9 @@ def _fit_name(est, spec: SimSpec, fit_m, snr: float) -> str:
     if isinstance(est, Bayes):
         m = est.model if est.model is not None else (fit_m if fit_m is not None else spec.model)
         return est.fit_model(m, snr).name
+    if isinstance(est, Neural):  # the network's weights and the alpha used name the cell
+        kind = spec.model.kind if est.conditional else "mixture"
+        return f"{kind}-{est.fingerprint()}"
     return "-"
 
 
