@@ -217,6 +217,31 @@ def test_neural_estimator_reads_predict_columns():
     assert cal.Neural(member=0).name == "member" and cal.Neural().name == "ensemble"
 
 
+class _FakeConditional(_FakeNet):
+    def predict(self, tracks):
+        df = super().predict(tracks)
+        df["alpha_mean_fbm"], df["alpha_sd_fbm"] = 0.6, 0.1
+        return df
+
+
+def test_neural_estimator_class_conditional_alpha():
+    """With the study's model known, alpha comes from that class's head (FBM here); with
+    conditional=False, or a model without a head, from the class mixture."""
+    ts = bd.models.FBM().simulate(seed=0, params={"alpha": 0.6, "D": 0.1}, n_steps=20, dt=0.1,
+                                  n_tracks=3)  # fmt: skip
+    net = _FakeConditional()
+    e = cal.Neural(predictor=net).estimate(ts, bd.models.FBM())
+    np.testing.assert_allclose([e.mean["alpha"], e.sd["alpha"]], [[0.6] * 3, [0.1] * 3])
+    for est, model in ((cal.Neural(predictor=net, conditional=False), bd.models.FBM()),
+                       (cal.Neural(predictor=net), bd.models.Brownian())):  # fmt: skip
+        e = est.estimate(ts, model)
+        np.testing.assert_allclose([e.mean["alpha"], e.sd["alpha"]], [[1.0] * 3, [0.3] * 3])
+    assert cal.Neural(predictor=net).fingerprint() == "external"
+    if cal.neural_available():  # study cells are named by the weights
+        fp = cal.Neural().fingerprint()
+        assert fp == cal.Neural().fingerprint() != cal.Neural(member=0).fingerprint()
+
+
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
