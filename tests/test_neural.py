@@ -194,6 +194,72 @@ def test_alpha_loss_uses_the_true_class_head_only(tiny):
     np.testing.assert_allclose(float(terms["alpha"]), want, rtol=1e-4)
 
 
+@pytest.fixture(scope="module")
+def tiny_joint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny_joint")
+    arch = dataclasses.replace(TINY, joint=True)
+    ens = bd.neural.train(members=1, seed=3, out=out, **{**TINY_KW, "architecture": arch})
+    return ens, out
+
+
+def test_joint_head_trains_scores_and_round_trips(tiny_joint, fbm_tracks):
+    from scipy.stats import multivariate_normal
+
+    ens, out = tiny_joint
+    assert ens.arch.joint and ens.arch.joint_head == 0
+    info = ens.members[0].info
+    assert np.isfinite(info["best_val"]) and info["best_val"] < info["first_loss"]
+    # independent networks keep their manifests: no joint keys unless joint=True
+    assert "joint" not in Architecture().to_dict()
+    assert Architecture(**{**Architecture().to_dict()}) == Architecture()
+    # the loss on FBM tracks is the bivariate Gaussian NLL of (alpha, z)
+    net, params = ens.arch.build(), ens.members[0].params
+    cfg = TrainConfig(**{k: TINY_KW[k] for k in ("models", "lengths", "dims")})
+    d = simulate_chunk(cfg, 40, seed=5)[0]
+    sub = {k: v[d["cls"] == 1][:12] for k, v in d.items()}
+    assert len(sub["cls"]) >= 4
+    _, terms = loss_terms(net, params, sub)
+    o, _ = net.apply(params, sub["x"], sub["mask"], sub["dim"])
+    o = {k: np.asarray(v, np.float64) for k, v in o.items()}
+    nll = []
+    for i in range(len(sub["cls"])):
+        va, vz, c = o["alpha_var"][i, 0], o["z_var"][i], o["alpha_z_cov"][i]
+        mvn = multivariate_normal([o["alpha_mean"][i, 0], o["z_mean"][i]], [[va, c], [c, vz]])
+        nll.append(-mvn.logpdf([sub["alpha"][i], sub["z"][i]]) - np.log(2 * np.pi))
+    np.testing.assert_allclose(float(terms["alpha"] + terms["logD"]), np.mean(nll), rtol=1e-4)
+    # Cholesky parameterization: var(alpha | z) = alpha_var - cov^2 / z_var >= the floor
+    given = o["alpha_var"][:, 0] - o["alpha_z_cov"] ** 2 / o["z_var"]
+    np.testing.assert_allclose(given, o["alpha_var_given_z"], rtol=1e-3, atol=1e-6)
+    assert np.all(o["alpha_var_given_z"] >= 0.99e-4)
+    # predict: the correlation column only for a joint network
+    df = ens.predict(fbm_tracks)
+    assert np.all(np.abs(df["alpha_logD_corr_fbm"]) < 1)
+    post = ens.to_inference_data(fbm_tracks, draws=100, seed=0).posterior
+    assert post["logD"].shape == (1, 100, len(fbm_tracks)) and np.all(np.isfinite(post["logD"]))
+    # save / load round-trips identically, joint head included
+    again = bd.neural.load(out)
+    assert again.arch == ens.arch
+    np.testing.assert_array_equal(
+        again.predict(fbm_tracks).drop(columns=["track", "model"]).to_numpy(float),
+        df.drop(columns=["track", "model"]).to_numpy(float),
+    )
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["architecture"]["joint"] is True and man["architecture"]["joint_head"] == 0
+    (out / "manifest.json").write_text(
+        json.dumps({**man, "architecture": {**man["architecture"], "joint_head": 1}})
+    )
+    with pytest.raises(NetworkFileError, match="joint head 1"):
+        bd.neural.load(out)
+    (out / "manifest.json").write_text(json.dumps(man))
+
+
+def test_independent_network_has_no_correlation_column(tiny, fbm_tracks):
+    ens, _ = tiny
+    assert not ens.arch.joint and "alpha_logD_corr_fbm" not in ens.predict(fbm_tracks)
+    man = json.loads((bd.neural.ensemble._DEFAULT_DIR / "manifest.json").read_text())
+    assert "joint" not in man["architecture"]  # the shipped default loads as independent
+
+
 def test_compiles_once_per_bucket(tiny):
     ens, _ = tiny
     ts = bd.models.FBM().simulate(1, {"alpha": 0.8, "D": 0.1}, 50, 0.1, dim=2, n_tracks=100)

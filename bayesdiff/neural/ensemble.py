@@ -49,7 +49,7 @@ from ..errors import NetworkFileError
 from ..tracks import Track, TrackSet
 from .features import as_trackset, buckets, check_tracks, physical_log_d
 from .networks import Architecture
-from .train import TrainConfig, alpha_heads, alpha_role
+from .train import TrainConfig, alpha_heads, alpha_role, joint_head
 
 __all__ = ["AmortizedEstimator", "DeepEnsemble", "load", "default_ensemble", "FORMAT"]
 
@@ -132,6 +132,8 @@ class _Predictor:
         params = self._stacked()
         M, N, K, H = self.n_members, len(ts), len(self.model_names), self.arch.alpha_heads
         shapes = {"alpha_mean": (H,), "alpha_var": (H,), "z_mean": (), "z_var": (), "logits": (K,)}
+        if self._joint_head >= 0:
+            shapes["alpha_z_cov"] = ()
         out = {k: np.empty((M, N, *s), np.float32) for k, s in shapes.items()}
         emb = np.empty((M, N, self.arch.hidden), np.float32)
         log_scale = np.empty(N)
@@ -155,6 +157,14 @@ class _Predictor:
         a_mu = np.sum(w * m, axis=-1)  # each member's mixture mean and variance
         a_var = np.sum(w * (v + (m - a_mu[..., None]) ** 2), axis=-1)
         logdt = np.log(dt)
+        # cov(alpha, z) of the member's mixture: only the joint class's component has one
+        # (z does not depend on the class), weighted by its renormalized probability
+        az_cov = np.zeros_like(a_mu)
+        jh = self._joint_head
+        if jh >= 0:
+            cls = [i for i, c in enumerate(self.model_names) if alpha_role(c) != "none"]
+            kj = cls.index(alpha_heads(self.model_names).index(jh))
+            az_cov = np.nan_to_num(w[..., kj]) * f64["alpha_z_cov"]
         raw = {
             "alpha_mean": a_mu,
             "alpha_var": a_var,
@@ -164,11 +174,29 @@ class _Predictor:
             "mix_mean": m,
             "mix_var": v,
             "logD_mean": physical_log_d(f64["z_mean"], log_scale, np.nan_to_num(a_mu, nan=1.0), dt),
-            "logD_var": f64["z_var"] + logdt**2 * np.nan_to_num(a_var, nan=0.0),
+            "logD_var": f64["z_var"]
+            + logdt**2 * np.nan_to_num(a_var, nan=0.0)
+            - 2 * logdt * az_cov,
             "prob": prob,
             "embedding": emb,
         }
+        if jh >= 0:  # (alpha, log D) given the joint class, per member
+            raw["joint_component"] = kj
+            va, c = f64["alpha_var"][..., jh], f64["alpha_z_cov"]
+            raw["joint_mean"] = np.stack(
+                [f64["alpha_mean"][..., jh],
+                 physical_log_d(f64["z_mean"], log_scale, f64["alpha_mean"][..., jh], dt)], -1
+            )  # fmt: skip
+            raw["joint_cov"] = np.stack(
+                [np.stack([va, c - logdt * va], -1),
+                 np.stack([c - logdt * va, f64["z_var"] + logdt**2 * va - 2 * logdt * c], -1)],
+                -2,
+            )  # fmt: skip
         return ts, raw
+
+    @property
+    def _joint_head(self) -> int:
+        return self.arch.joint_head if self.arch.joint else -1
 
     # -- public face ---------------------------------------------------------------------
     def predict(self, tracks: Track | TrackSet | Iterable[Track]) -> pd.DataFrame:
@@ -194,7 +222,11 @@ class _Predictor:
             ``alpha_mean_<class>`` and ``alpha_sd_<class>``: alpha if the track
             is of that class. See the module docstring for how classes and
             members are mixed. Where no class defines alpha (Langevin only),
-            the alpha columns are nan.
+            the alpha columns are nan. A network with a joint head
+            (``Architecture(joint=True)``) adds ``alpha_logD_corr_<class>``
+            (``alpha_logD_corr_fbm``): the correlation of alpha and log D
+            given that class, from the members' bivariate Gaussians mixed
+            like the other columns; its ``logD_sd`` includes the covariance.
         """
         ts, raw = self._raw(tracks)
         a_m, a_v = raw["alpha_mean"], raw["alpha_var"]
@@ -226,6 +258,12 @@ class _Predictor:
         for h, name in enumerate(self.alpha_classes):
             df[f"alpha_mean_{name}"] = c_m[..., h].mean(0)
             df[f"alpha_sd_{name}"] = np.sqrt(c_v[..., h].mean(0) + c_m[..., h].var(0))
+        if "joint_mean" in raw:
+            mu, cov = raw["joint_mean"], raw["joint_cov"]  # (M, N, 2), (M, N, 2, 2)
+            d = mu - mu.mean(0)
+            tot = cov.mean(0) + np.einsum("mni,mnj->nij", d, d) / len(mu)
+            name = self.alpha_classes[self._joint_head]
+            df[f"alpha_logD_corr_{name}"] = tot[:, 0, 1] / np.sqrt(tot[:, 0, 0] * tot[:, 1, 1])
         return df
 
     def embed(self, tracks: Track | TrackSet | Iterable[Track]) -> np.ndarray:
@@ -248,7 +286,9 @@ class _Predictor:
         samples alpha from that member's mixture (a class that defines alpha
         by its renormalized probability; alpha = 1 for a point-mass class,
         else a draw from the class's Gaussian) and log D from its Gaussian
-        (independently of alpha given the member). ``constant_data`` holds the
+        (independently of alpha given the member; with a joint head, from the
+        bivariate Gaussian's log D given the alpha draw when the joint class
+        was drawn). ``constant_data`` holds the
         class probabilities ``model_probability`` (track, model).
         """
         from ..inference._arviz import neural_inference_data
@@ -265,9 +305,14 @@ class _Predictor:
         sd = np.sqrt(np.take_along_axis(raw["mix_var"][pick, cols], c, axis=-1)[..., 0])
         a = mu + sd * rng.standard_normal((draws, N))
         a = np.where(np.isfinite(w[..., 0]), a, np.nan)  # no class defines alpha
-        ld = raw["logD_mean"][pick, cols] + np.sqrt(raw["logD_var"][pick, cols]) * (
-            rng.standard_normal((draws, N))
-        )
+        eps = rng.standard_normal((draws, N))
+        ld = raw["logD_mean"][pick, cols] + np.sqrt(raw["logD_var"][pick, cols]) * eps
+        if "joint_mean" in raw:  # joint class drawn: log D given its alpha draw
+            jm, jc = raw["joint_mean"][pick, cols], raw["joint_cov"][pick, cols]
+            slope = jc[..., 0, 1] / jc[..., 0, 0]
+            cond_var = np.maximum(jc[..., 1, 1] - slope * jc[..., 0, 1], 0.0)
+            cond = jm[..., 1] + slope * (a - jm[..., 0]) + np.sqrt(cond_var) * eps
+            ld = np.where(c[..., 0] == raw["joint_component"], cond, ld)
         return neural_inference_data(
             {"alpha": a, "logD": ld, "D": np.exp(ld)},
             track_ids=ts.ids,
@@ -458,6 +503,12 @@ def load(path: str | Path, *, check_version: bool = True) -> DeepEnsemble:
             "`make train` for the default)"
         )
     n_free = sum(h >= 0 for h in alpha_heads(cfg.models))
+    want_joint = joint_head(cfg.models) if arch.joint else -1
+    if arch.joint and arch.joint_head != want_joint:
+        raise NetworkFileError(
+            f"{mpath}: joint head {arch.joint_head} does not fit the model classes "
+            f"{list(cfg.models)} (expected {want_joint})"
+        )
     if arch.n_classes != len(cfg.models) or arch.alpha_heads != n_free:
         raise NetworkFileError(
             f"{mpath}: architecture ({arch.n_classes} classes, {arch.alpha_heads} alpha heads) "

@@ -70,6 +70,20 @@ class Architecture:
     alpha_heads : int
         Number of class-conditional alpha heads: one per class with a
         variable alpha, in class order (2 for the default classes: FBM, Lévy).
+    joint : bool
+        Joint (alpha, z) head for the class with both a variable alpha and a
+        defined D (FBM): a bivariate Gaussian whose covariance has a Cholesky
+        factor with one free off-diagonal (see :class:`TrackNet`). Default
+        False: independent Gaussians (the shipped ensemble).
+    joint_head : int
+        Index of the alpha head that is joint with z (set by ``train`` from
+        the model classes; -1 when ``joint`` is False).
+
+    Notes
+    -----
+    ``to_dict`` leaves out ``joint`` and ``joint_head`` when ``joint`` is
+    False, so manifests and checkpoints of independent-head networks are the
+    same as before the option existed, and old manifests load unchanged.
     """
 
     kind: str = "gru"
@@ -79,9 +93,14 @@ class Architecture:
     n_classes: int = 5
     patch: int = 4
     alpha_heads: int = 2
+    joint: bool = False
+    joint_head: int = -1
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not self.joint:
+            del d["joint"], d["joint_head"]
+        return d
 
     def build(self) -> TrackNet:
         return TrackNet(**self.to_dict())
@@ -127,6 +146,17 @@ class TrackNet(nn.Module):
     and ``alpha_var`` of shape (B, alpha_heads) (alpha given each class with
     a head), ``z_mean`` and ``z_var`` of shape (B,) and ``logits`` of shape
     (B, n_classes); ``embedding`` has shape (B, hidden).
+
+    With ``joint`` (and ``joint_head = h >= 0``), head ``h`` and ``z`` form a
+    bivariate Gaussian with covariance ``Sigma = L L^T``,
+
+        L = [[l_z, 0], [l_21, l_a]],   l_z^2 = z_var,   l_a^2 = softplus + VAR_FLOOR,
+
+    ``l_21`` a free output, so ``Sigma_zz = z_var`` (the z marginal is the
+    same for every class), ``Sigma_az = l_z l_21`` and ``alpha_var[:, h] =
+    l_a^2 + l_21^2`` (the marginal variance of alpha). ``out`` then also
+    holds ``alpha_z_cov`` (B,), the covariance, and ``alpha_var_given_z``
+    (B,), ``l_a^2 = var(alpha | z)``, which is never below ``VAR_FLOOR``.
     """
 
     kind: str = "gru"
@@ -136,6 +166,8 @@ class TrackNet(nn.Module):
     n_classes: int = 5
     patch: int = 4
     alpha_heads: int = 2
+    joint: bool = False
+    joint_head: int = -1
 
     @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array, dim: jax.Array):
@@ -173,12 +205,21 @@ class TrackNet(nn.Module):
         e = nn.relu(nn.Dense(self.hidden, name="dense0")(e))
         e = nn.relu(nn.Dense(self.hidden, name="dense1")(e))
         H, K = self.alpha_heads, self.n_classes
-        raw = nn.Dense(2 + K + 2 * H, name="head")(e)
+        joint = self.joint and 0 <= self.joint_head < H
+        if self.joint and not joint:
+            raise ValueError(f"joint head {self.joint_head} out of range (alpha_heads={H})")
+        raw = nn.Dense(2 + K + 2 * H + int(joint), name="head")(e)
         out = {
             "z_mean": raw[:, 0],
             "z_var": nn.softplus(raw[:, 1] - 2.0) + VAR_FLOOR,
             "logits": raw[:, 2 : 2 + K],
             "alpha_mean": raw[:, 2 + K : 2 + K + H] + 1.0,
-            "alpha_var": nn.softplus(raw[:, 2 + K + H :] - 2.0) + VAR_FLOOR,
+            "alpha_var": nn.softplus(raw[:, 2 + K + H : 2 + K + 2 * H] - 2.0) + VAR_FLOOR,
         }
+        if joint:  # Cholesky factor of the (z, alpha) covariance of the joint head
+            h, l21 = self.joint_head, raw[:, -1]
+            la2 = out["alpha_var"][:, h]
+            out["alpha_var"] = out["alpha_var"].at[:, h].set(la2 + l21**2)
+            out["alpha_z_cov"] = jnp.sqrt(out["z_var"]) * l21
+            out["alpha_var_given_z"] = la2
         return out, e

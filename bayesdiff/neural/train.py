@@ -65,6 +65,7 @@ __all__ = [
     "loss_terms",
     "alpha_role",
     "alpha_heads",
+    "joint_head",
 ]
 
 #: Model classes of the default ensemble, in ``p_<name>`` order.
@@ -171,6 +172,20 @@ def alpha_heads(models: Sequence[str]) -> list[int]:
         out.append(h if alpha_role(name) == "free" else -1)
         h += alpha_role(name) == "free"
     return out
+
+
+def joint_head(models: Sequence[str]) -> int:
+    """Alpha-head index of the first class with a variable alpha *and* a defined D, or -1.
+
+    That class (FBM by default) gets the joint (alpha, z) head of
+    ``Architecture(joint=True)``; the Lévy walk has no D target and keeps its
+    alpha-only head.
+    """
+    heads = alpha_heads(models)
+    for name, h in zip(models, heads):
+        if h >= 0 and _kind(name) != "levy":
+            return h
+    return -1
 
 
 def _model(name: str, noisy: bool):
@@ -386,21 +401,33 @@ def loss_terms(net, params, batch) -> tuple[jax.Array, dict[str, jax.Array]]:
 
     The alpha NLL is that of the true class's head (``batch["head"]``), over
     the tracks of classes with a head; the z NLL is masked where D is undefined.
+
+    With a joint head (``Architecture(joint=True)``) the tracks of its class
+    are scored by the bivariate Gaussian NLL of ``(alpha, z)``, written as
+    ``-log p(z) - log p(alpha | z)``: the first part is the ``"logD"`` term (the
+    z marginal, as for every class), the second replaces the ``"alpha"`` term
+    (a Gaussian with mean ``mu_a + Sigma_az / Sigma_zz (z - mu_z)`` and variance
+    ``alpha_var_given_z``). On a batch of such tracks alone the two terms add
+    up to the mean bivariate NLL (without the constant ``log 2 pi``).
     """
     out, _ = net.apply(params, batch["x"], batch["mask"], batch["dim"])
     z_mu, z_var = out["z_mean"], out["z_var"]
     head = batch["head"]
     a_ok = (head >= 0) & jnp.isfinite(batch["alpha"])
+    z_ok = jnp.isfinite(batch["z"])
+    z = jnp.where(z_ok, batch["z"], 0.0)
     if out["alpha_mean"].shape[1]:
         idx = jnp.maximum(head, 0)[:, None]
         a_mu = jnp.take_along_axis(out["alpha_mean"], idx, axis=1)[:, 0]
         a_var = jnp.take_along_axis(out["alpha_var"], idx, axis=1)[:, 0]
+        if "alpha_z_cov" in out:  # joint head: alpha given z for its class
+            jnt = (head == net.joint_head) & z_ok
+            a_mu = jnp.where(jnt, a_mu + out["alpha_z_cov"] / z_var * (z - z_mu), a_mu)
+            a_var = jnp.where(jnt, out["alpha_var_given_z"], a_var)
         alpha = jnp.where(a_ok, batch["alpha"], 0.0)
         nll_a = jnp.where(a_ok, 0.5 * (jnp.log(a_var) + (alpha - a_mu) ** 2 / a_var), 0.0)
     else:  # no class with a variable alpha
         nll_a = jnp.zeros_like(z_mu)
-    z_ok = jnp.isfinite(batch["z"])
-    z = jnp.where(z_ok, batch["z"], 0.0)
     nll_z = jnp.where(z_ok, 0.5 * (jnp.log(z_var) + (z - z_mu) ** 2 / z_var), 0.0)
     ce = optax.softmax_cross_entropy_with_integer_labels(out["logits"], batch["cls"])
     terms = {
@@ -629,7 +656,9 @@ def train(
     seed : int
         Base seed; member ``i`` uses ``seed + i``.
     architecture : Architecture or dict, optional
-        Network hyper-parameters (default :class:`Architecture`).
+        Network hyper-parameters (default :class:`Architecture`); with
+        ``Architecture(joint=True)`` the FBM class gets a joint (alpha, z)
+        head (``joint_head`` is set here from ``models``).
     minutes : float, optional
         Wall-time budget for the whole ensemble, shared equally by the members
         (a member stops at its share even if ``n_train`` is not reached).
@@ -669,6 +698,16 @@ def train(
         n_classes=len(cfg.models),
         alpha_heads=sum(h >= 0 for h in alpha_heads(cfg.models)),
     )
+    if arch.joint:
+        jh = joint_head(cfg.models)
+        if jh < 0:
+            raise ParameterError(
+                f"joint=True needs a class with a variable alpha and a defined D (FBM); "
+                f"got {list(cfg.models)}"
+            )
+        arch = dataclasses.replace(arch, joint_head=jh)
+    else:
+        arch = dataclasses.replace(arch, joint_head=-1)
     out_dir = None if out is None else Path(out)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
