@@ -26,7 +26,6 @@ import numpy as np
 import numpyro.distributions as dist
 from numpyro import handlers
 from numpyro.handlers import seed as seed_handler
-from numpyro.infer import MCMC, NUTS
 from numpyro.infer.hmc import hmc
 from numpyro.infer.initialization import init_to_median
 from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
@@ -62,10 +61,11 @@ class _Runner:
 
         init_kernel, sample_kernel = hmc(potential_fn_gen=pot_gen, algo="NUTS")
 
-        def init_one(z, key, args):
+        def init_one(z, key, args, inverse_mass=None):
             return init_kernel(
                 z,
                 num_warmup=tune,
+                inverse_mass_matrix=inverse_mass,
                 dense_mass=opts["dense_mass"],
                 target_accept_prob=opts["target_accept"],
                 max_tree_depth=opts["max_tree_depth"],
@@ -82,7 +82,7 @@ class _Runner:
 
             return jax.lax.scan(body, state, None, length=seg_len)
 
-        ax, sx = (0, 0, lane_axis), (0, lane_axis)
+        ax, sx = (0, 0, lane_axis, None), (0, lane_axis)
         # one lane per device (a single track's chains): no vmap, so NUTS's
         # while loops stay unbatched; several lanes per device: vmap them.
         self.init = {
@@ -114,8 +114,10 @@ def _run(
     total: int,
     bar: tqdm | None,
     bar_step: float,
+    inverse_mass: jax.Array | None = None,
 ) -> tuple[dict, tuple]:
-    """Run ``total`` NUTS iterations on every lane; returns traces with a leading lane axis."""
+    """Run ``total`` NUTS iterations on every lane; returns traces with a leading lane axis.
+    ``inverse_mass``: the initial inverse mass matrix of every lane (default: identity)."""
     n_lanes = keys.shape[0]
     n_dev = min(jax.local_device_count(), n_lanes)
     per = math.ceil(n_lanes / n_dev)
@@ -136,7 +138,7 @@ def _run(
     else:
         dev_args = args
     mode = 1 if per == 1 else 2
-    state = runner.init[mode](z0, keys, dev_args)
+    state = runner.init[mode](z0, keys, dev_args, inverse_mass)
     zs, stats = [], []
     n_seg = math.ceil(total / runner.seg_len)
     for _ in range(n_seg):
@@ -381,7 +383,8 @@ def sample(
         z0, pe = _start_values(model_fn, init, (data,), k_init, chains)
         _check_finite_start(model_fn, (data,), z0, track, pe)
     opts = {**opts, "inverse_mass": inverse_mass}
-    params, stats = _mcmc(model_fn, model, (data,), z0, k_run, tune, draws, chains, progress, opts)
+    params, stats = _mcmc(model_fn, model, (data,), z0, k_run, tune, draws, chains, progress,
+                          opts, cache_key=("single", regular))  # fmt: skip
     seconds = time.perf_counter() - t0
     ll = np.asarray(_pointwiser(model, regular, lane_axis=None)(params, data))  # (chain, draw, n)
     return _finish(
@@ -588,8 +591,9 @@ def _sample_pooled(model, tracks, draws, tune, chains, seed, progress, opts, war
     z0 = jax.vmap(lambda k: _jitter(z0, k))(jax.random.split(k_init, chains))
     _check_finite_start(model_fn, data_tuple, jax.tree.map(lambda a: a[:1], z0), tracks[0])
     params, stats = _mcmc(
-        model_fn, model, data_tuple, z0, k_run, tune, draws, chains, progress, opts
-    )
+        model_fn, model, data_tuple, z0, k_run, tune, draws, chains, progress, opts,
+        cache_key=("pooled", regular, hook is not None),
+    )  # fmt: skip
     seconds = time.perf_counter() - t0
     ll_all = _pooled_loglik(model, tracks, params, chains, draws)
     return _finish(
@@ -612,36 +616,34 @@ def _pooled_loglik(model, tracks, params, chains, draws) -> np.ndarray:
     return ll_all
 
 
-_EXTRA = (
-    "diverging",
-    "num_steps",
-    "accept_prob",
-    "adapt_state.step_size",
-    "energy",
-    "potential_energy",
-)
-
-
-def _mcmc(model_fn, model, args, z0, key, tune, draws, chains, progress, opts):
-    """NumPyro's MCMC for chains sharing one data set: parallel over the host
-    devices when there are enough, vectorized otherwise. Returns the model's
-    parameters (constrained) and sample stats, with leading (chain, draw) axes."""
-    method = "parallel" if jax.local_device_count() >= chains else "vectorized"
-    if chains == 1:  # NumPyro takes one chain's start without the chain axis
-        z0 = jax.tree.map(lambda a: a[0], z0)
+def _mcmc(model_fn, model, args, z0, key, tune, draws, chains, progress, opts, cache_key):
+    """NUTS for chains sharing one data set, through the cached :class:`_Runner` (one
+    compilation per model configuration and data shape, reused by later calls): chains
+    in parallel over the host devices, vectorized where there are fewer devices.
+    Returns the model's parameters (constrained) and sample stats, with leading
+    (chain, draw) axes."""
     inverse_mass = opts.get("inverse_mass")
-    if inverse_mass is not None and not opts["dense_mass"]:
-        inverse_mass = np.diag(inverse_mass)
-    kernel = NUTS(model_fn, dense_mass=opts["dense_mass"], target_accept_prob=opts["target_accept"],
-                  max_tree_depth=opts["max_tree_depth"],
-                  inverse_mass_matrix=inverse_mass)  # fmt: skip
-    mcmc = MCMC(kernel, num_warmup=tune, num_samples=draws, num_chains=chains,
-                chain_method=method, progress_bar=progress)  # fmt: skip
-    mcmc.run(key, *args, init_params=z0, extra_fields=_EXTRA)
-    samples = mcmc.get_samples(group_by_chain=True)  # constrained, with deterministic sites
-    params = {p: np.asarray(samples[p]) for p in model.param_names}
-    extra = mcmc.get_extra_fields(group_by_chain=True)
-    return params, tuple(np.asarray(extra[k]) for k in _EXTRA)
+    ropts = {k: v for k, v in opts.items() if k != "inverse_mass"}
+    if inverse_mass is not None and not ropts["dense_mass"]:
+        inverse_mass = jnp.diag(inverse_mass)
+    total = tune + draws
+    seg = _seg_len(total)
+    rkey = (cache_key[0], _model_key(model), *cache_key[1:], tune, seg,
+            tuple(sorted(ropts.items())))  # fmt: skip
+    runner = _get_runner(rkey, model_fn, None, tune, seg, ropts)
+    keys = jax.random.split(key, chains)
+    bar = tqdm(total=total, desc=f"{model.name}: NUTS", unit="it") if progress else None
+    try:
+        z, stats = _run(runner, args, z0, keys, total, bar, seg, inverse_mass)
+    finally:
+        if bar is not None:
+            bar.close()
+    constrain = _cached_jit(
+        "constrain-shared", model, *cache_key,
+        build=lambda: _constrainer(model_fn, model, lane_axis=None),
+    )  # fmt: skip
+    params = constrain({k: jnp.asarray(v[:, tune:]) for k, v in z.items()}, args)
+    return {k: np.asarray(v) for k, v in params.items()}, _post(stats, tune)
 
 
 def _generic_pooled(model: Model, data: tuple[TrackData, ...], regular: tuple[bool, ...]) -> None:
