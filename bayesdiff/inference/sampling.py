@@ -510,8 +510,16 @@ def sample_many(
             rkey = ("many", _model_key(model), regular, tune, seg, tuple(sorted(opts.items())))
             runner = _get_runner(rkey, model_fn, 0, tune, seg, opts)
             first = jax.tree.map(lambda a: a[0], data_b)
-            init = jax.jit(jax.vmap(_init_fn(model_fn, model, (first,), tracks.dim)))
-            constrain = _constrainer(model_fn, model, lane_axis=0)
+            init = _cached_jit(
+                "init-many", model, regular, tracks.dim,
+                build=lambda mf=model_fn, f=first: jax.jit(
+                    jax.vmap(_init_fn(mf, model, (f,), tracks.dim))
+                ),
+            )  # fmt: skip
+            constrain = _cached_jit(
+                "constrain-many", model, regular,
+                build=lambda mf=model_fn: _constrainer(mf, model, lane_axis=0),
+            )  # fmt: skip
             pointwise = _pointwiser(model, regular, lane_axis=0)
             for start in range(0, len(batch.index), size):
                 sel = np.arange(start, start + size) % len(batch.index)  # pad the last chunk
