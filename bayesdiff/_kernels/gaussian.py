@@ -109,15 +109,15 @@ def _levinson(acov: jax.Array, x: jax.Array, length: jax.Array):
         g, xm = g1[:m], x[:m]
 
         def step(carry, k):
-            f, r, v, rL = carry
+            f, r, v = carry[:3]
             kappa = (acov[k] - jnp.dot(r, g)) / v
             f_new = jnp.where(idx == k - 1, kappa, f - kappa * r)
             r_new = jnp.concatenate([kappa[None], (r - kappa * f)[:-1]])
             v_new = jnp.maximum(v * (1.0 - kappa * kappa), floor)
             # the prediction of x_k is sum_i r_new[i] x_i
             if stacked:
-                return (f_new, r_new, v_new, rL), (v_new, r_new)
-            rL = jnp.where(k == length - 1, r_new, rL)
+                return (f_new, r_new, v_new), (v_new, r_new)
+            rL = jnp.where(k == length - 1, r_new, carry[3])  # the order-(length-1) predictor
             return (f_new, r_new, v_new, rL), (v_new, x[k] - r_new @ xm)
 
         return step
@@ -125,15 +125,15 @@ def _levinson(acov: jax.Array, x: jax.Array, length: jax.Array):
     # step k (1..n-1) needs vectors of length >= k
     n_seg = _SEGMENTS if n > _SEGMENT_MIN else 1
     ends = sorted({max(1, ((n - 1) * (i + 1)) // n_seg) for i in range(n_seg)})
-    empty = jnp.zeros(0, acov.dtype)
-    f, r, v0, rL = empty, empty, acov[0], empty if not stacked else jnp.zeros(n, acov.dtype)
+    carry = (jnp.zeros(0, acov.dtype), jnp.zeros(0, acov.dtype), acov[0])
+    if not stacked:
+        carry += (jnp.zeros(0, acov.dtype),)
+    rL = jnp.zeros(n, acov.dtype)
     start, vs, es = 1, [acov[:1]], [x[:1]]
     for m in ends:
-        f, r = (jnp.pad(a, (0, m - a.shape[0])) for a in (f, r))
-        if not stacked:
-            rL = jnp.pad(rL, (0, m - rL.shape[0]))
-        (f, r, v0, rL_loop), (v, out) = jax.lax.scan(
-            make_step(m), (f, r, v0, rL), jnp.arange(start, m + 1), unroll=_UNROLL
+        carry = tuple(jnp.pad(a, (0, m - a.shape[0])) if a.ndim else a for a in carry)
+        carry, (v, out) = jax.lax.scan(
+            make_step(m), carry, jnp.arange(start, m + 1), unroll=_UNROLL
         )
         vs.append(v)
         if stacked:
@@ -144,8 +144,9 @@ def _levinson(acov: jax.Array, x: jax.Array, length: jax.Array):
             rL = jnp.where(here, jnp.pad(out[j], (0, n - m)), rL)
         else:
             es.append(out)
-            rL = rL_loop
         start = m + 1
+    if not stacked:
+        rL = carry[3]
     rL = jnp.pad(rL, (0, n - rL.shape[0]))
     v = jnp.concatenate(vs)
     return v, jnp.concatenate(es), rL, v[jnp.clip(length - 1, 0, n - 1)]
