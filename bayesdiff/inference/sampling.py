@@ -204,7 +204,7 @@ def _latents(model_fn: Callable, args: tuple, seed: int = 0) -> dict:
     return unconstrain_fn(model_fn, args, {}, vals)
 
 
-def _init_fn(model_fn: Callable, model: Model, args: tuple, dim: int) -> Callable:
+def _init_fn(model_fn: Callable, model: Model, dim: int) -> Callable:
     """A pure function data -> unconstrained initial values (vmappable over tracks)."""
 
     def init(data_args):
@@ -250,7 +250,8 @@ def _mode_start(model: Model, track: Track, key: jax.Array, chains: int) -> tupl
         target = _Target(model, track)
         theta, hess, _ = target.mode()
         cov = np.linalg.inv(hess)
-        chol = np.linalg.cholesky(0.5 * (cov + cov.T))
+        cov = 0.5 * (cov + cov.T)
+        chol = np.linalg.cholesky(cov)
     except (InferenceError, np.linalg.LinAlgError):
         return None, None
     eps = np.asarray(jax.random.normal(key, (chains, theta.size)))
@@ -258,7 +259,7 @@ def _mode_start(model: Model, track: Track, key: jax.Array, chains: int) -> tupl
     if not (np.all(np.isfinite(rows)) and np.all(np.isfinite(target.logq(rows)))):
         return None, None
     z0 = jax.vmap(target.unravel)(jnp.asarray(rows))
-    return z0, jnp.asarray(chol @ chol.T)
+    return z0, jnp.asarray(cov)
 
 
 def _jitter(z: dict, key: jax.Array, scale: float = 0.1) -> dict:
@@ -324,7 +325,7 @@ def sample(
         its covariance as the initial inverse mass matrix (warm-up still adapts
         it); this costs a few seconds but saves most of the warm-up when the
         parameters' posterior scales differ by orders of magnitude (the Lévy
-        walk: 137 s -> 15 s for a 200-step 2-D track). If the mode cannot be
+        walk: 137 s -> about 60 s for a 200-step 2-D track). If the mode cannot be
         found, it falls back to ``"data"``. ``"auto"``: the model's
         ``nuts_start``.
     warn : bool
@@ -379,12 +380,13 @@ def sample(
     if start == "mode":
         z0, inverse_mass = _mode_start(model, track, k_init, chains)
     if z0 is None:
-        init = _init_fn(model_fn, model, (data,), track.dim)
+        init = _init_fn(model_fn, model, track.dim)
         z0, pe = _start_values(model_fn, init, (data,), k_init, chains)
         _check_finite_start(model_fn, (data,), z0, track, pe)
-    opts = {**opts, "inverse_mass": inverse_mass}
-    params, stats = _mcmc(model_fn, model, (data,), z0, k_run, tune, draws, chains, progress,
-                          opts, cache_key=("single", regular))  # fmt: skip
+    params, stats = _mcmc(
+        model_fn, model, (data,), z0, k_run, tune, draws, chains, progress, opts,
+        cache_key=("single", regular), inverse_mass=inverse_mass,
+    )  # fmt: skip
     seconds = time.perf_counter() - t0
     ll = np.asarray(_pointwiser(model, regular, lane_axis=None)(params, data))  # (chain, draw, n)
     return _finish(
@@ -512,9 +514,7 @@ def sample_many(
             first = jax.tree.map(lambda a: a[0], data_b)
             init = _cached_jit(
                 "init-many", model, regular, tracks.dim,
-                build=lambda mf=model_fn, f=first: jax.jit(
-                    jax.vmap(_init_fn(mf, model, (f,), tracks.dim))
-                ),
+                build=lambda mf=model_fn: jax.jit(jax.vmap(_init_fn(mf, model, tracks.dim))),
             )  # fmt: skip
             constrain = _cached_jit(
                 "constrain-many", model, regular,
@@ -624,21 +624,21 @@ def _pooled_loglik(model, tracks, params, chains, draws) -> np.ndarray:
     return ll_all
 
 
-def _mcmc(model_fn, model, args, z0, key, tune, draws, chains, progress, opts, cache_key):
+def _mcmc(model_fn, model, args, z0, key, tune, draws, chains, progress, opts, cache_key,
+          inverse_mass=None):  # fmt: skip
     """NUTS for chains sharing one data set, through the cached :class:`_Runner` (one
     compilation per model configuration and data shape, reused by later calls): chains
     in parallel over the host devices, vectorized where there are fewer devices.
     Returns the model's parameters (constrained) and sample stats, with leading
-    (chain, draw) axes."""
-    inverse_mass = opts.get("inverse_mass")
-    ropts = {k: v for k, v in opts.items() if k != "inverse_mass"}
-    if inverse_mass is not None and not ropts["dense_mass"]:
+    (chain, draw) axes. ``inverse_mass``: the initial inverse mass matrix (dense;
+    its diagonal when ``opts["dense_mass"]`` is off), default identity."""
+    if inverse_mass is not None and not opts["dense_mass"]:
         inverse_mass = jnp.diag(inverse_mass)
     total = tune + draws
     seg = _seg_len(total)
     rkey = (cache_key[0], _model_key(model), *cache_key[1:], tune, seg,
-            tuple(sorted(ropts.items())))  # fmt: skip
-    runner = _get_runner(rkey, model_fn, None, tune, seg, ropts)
+            tuple(sorted(opts.items())))  # fmt: skip
+    runner = _get_runner(rkey, model_fn, None, tune, seg, opts)
     keys = jax.random.split(key, chains)
     bar = tqdm(total=total, desc=f"{model.name}: NUTS", unit="it") if progress else None
     try:

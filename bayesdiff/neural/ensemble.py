@@ -109,7 +109,7 @@ class _Predictor:
         weights are the class probabilities renormalized over them.
         """
         heads = alpha_heads(self.model_names)
-        cls = [k for k, m in enumerate(self.model_names) if alpha_role(m) != "none"]
+        cls = self._alpha_defined
         if not cls:
             nan = np.full((*prob.shape[:2], 1), np.nan)
             return nan, nan, nan
@@ -162,8 +162,7 @@ class _Predictor:
         az_cov = np.zeros_like(a_mu)
         jh = self._joint_head
         if jh >= 0:
-            cls = [i for i, c in enumerate(self.model_names) if alpha_role(c) != "none"]
-            kj = cls.index(alpha_heads(self.model_names).index(jh))
+            kj = self._alpha_defined.index(alpha_heads(self.model_names).index(jh))
             az_cov = np.nan_to_num(w[..., kj]) * f64["alpha_z_cov"]
         raw = {
             "alpha_mean": a_mu,
@@ -193,6 +192,11 @@ class _Predictor:
                 -2,
             )  # fmt: skip
         return ts, raw
+
+    @property
+    def _alpha_defined(self) -> list[int]:
+        """Indices of the classes that define alpha (a head or a point mass at 1)."""
+        return [k for k, m in enumerate(self.model_names) if alpha_role(m) != "none"]
 
     @property
     def _joint_head(self) -> int:

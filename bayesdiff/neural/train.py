@@ -165,6 +165,12 @@ def alpha_role(name: str) -> str:
     return "none" if kind == "langevin" else "one"
 
 
+def defines_d(name: str) -> bool:
+    """Whether a model class has a diffusion coefficient target (the Lévy walk has none:
+    its flights are ballistic)."""
+    return _kind(name) != "levy"
+
+
 def alpha_heads(models: Sequence[str]) -> list[int]:
     """Alpha-head index of every class (-1 for classes without a head)."""
     out, h = [], 0
@@ -183,7 +189,7 @@ def joint_head(models: Sequence[str]) -> int:
     """
     heads = alpha_heads(models)
     for name, h in zip(models, heads):
-        if h >= 0 and _kind(name) != "levy":
+        if h >= 0 and defines_d(name):
             return h
     return -1
 
@@ -280,7 +286,7 @@ def _simulate_group(cfg, name, noisy, n, L, dim, n_steps, rng, key):
         alpha = np.full(n, np.nan)  # no single exponent: the MSD saturates
     else:
         alpha = np.ones(n)
-    if kind == "levy":
+    if not defines_d(name):
         log_d = np.full(n, np.nan)
     elif kind == "switching":
         K = model.n_states
