@@ -1,8 +1,10 @@
 """FBM log-likelihood speed: bayesdiff value + gradient vs SciPy's Toeplitz solve.
 
 Prints one table: for n = 100, 1000, 10000 increments of a 1-D FBM track, the
-time of bayesdiff's exact log-likelihood value + gradient (alpha, D; JAX, jit,
-Durbin-Levinson with forward-mode derivatives) and of the value alone, against
+time of bayesdiff's exact log-likelihood value + gradient (alpha, D; JAX, jit;
+the samplers' path: Durbin-Levinson for log det and the final predictor, then
+Gohberg-Semencul FFTs for the quadratic form and the gradient), of that value
+alone, and of the pointwise one-step-ahead terms (PSIS-LOO's path), against
 ``scipy.linalg.solve_toeplitz`` (Levinson in compiled code) computing only the
 quadratic form x^T C^-1 x -- a lower bound on any SciPy evaluation of the value,
 which would also need log det C. Run: ``python benchmarks/likelihood.py``.
@@ -45,25 +47,29 @@ def main() -> None:
     for n in (100, 1000, 10000):
         track = model.simulate(seed=n, params={"alpha": 0.7, "D": 0.3}, n_steps=n, dt=0.05)[0]
         data, regular = as_data(track)
-        value = jax.jit(partial(model.loglik_from_data, regular=regular))
+        value = jax.jit(partial(model.fast_loglik, regular=regular))
+        pointwise = jax.jit(partial(model.pointwise_from_data, regular=regular))
         vg = jax.jit(jax.value_and_grad(partial(model.fast_loglik, regular=regular)))
         t_vg = best_of(lambda vg=vg, data=data: jax.block_until_ready(vg(params, data)))
         t_v = best_of(lambda value=value, data=data: jax.block_until_ready(value(params, data)))
+        t_pw = best_of(lambda pw=pointwise, data=data: jax.block_until_ready(pw(params, data)))
         acov = np.asarray(0.3 * 0.05**0.7 * fgn_autocovariance(0.7, n))
         x = track.increments[:, 0]
         t_sp = best_of(lambda acov=acov, x=x: x @ scipy.linalg.solve_toeplitz(acov, x))
-        # correctness: same quadratic form
-        ll = float(value(params, data))
-        rows.append((n, t_vg, t_v, t_sp, ll))
+        # the two exact paths agree
+        ll, ll_pw = float(value(params, data)), float(jnp.sum(pointwise(params, data)))
+        assert abs(ll - ll_pw) <= 1e-9 * abs(ll_pw), (n, ll, ll_pw)
+        rows.append((n, t_vg, t_v, t_pw, t_sp))
     print("FBM log-likelihood, 1-D track, float64, CPU (best of 5)")
     print(
         f"{'n':>6} | {'bayesdiff value+grad':>20} | {'bayesdiff value':>15} | "
-        f"{'SciPy solve_toeplitz (quad. form only)':>38} | ratio vg/SciPy"
+        f"{'pointwise terms':>15} | {'SciPy solve_toeplitz (quad. form only)':>38} | "
+        "ratio vg/SciPy"
     )
-    print("-" * 104)
-    for n, t_vg, t_v, t_sp, _ in rows:
+    print("-" * 122)
+    for n, t_vg, t_v, t_pw, t_sp in rows:
         print(
-            f"{n:>6} | {t_vg * 1e3:>17.3f} ms | {t_v * 1e3:>12.3f} ms | "
+            f"{n:>6} | {t_vg * 1e3:>17.3f} ms | {t_v * 1e3:>12.3f} ms | {t_pw * 1e3:>12.3f} ms | "
             f"{t_sp * 1e3:>35.3f} ms | {t_vg / t_sp:>6.2f}"
         )
     print(

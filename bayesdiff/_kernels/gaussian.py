@@ -74,7 +74,7 @@ def levinson_pointwise(acov: jax.Array, x: jax.Array) -> jax.Array:
     prediction of ``x_k`` is then ``sum_i r[i] x_i``.
     """
     length = jnp.asarray(x.shape[0])
-    v, e, _, _ = _levinson(acov, x, length)
+    v, e = _levinson(acov, x)
     return _pointwise(v, e, length)
 
 
@@ -83,23 +83,21 @@ def levinson_pointwise(acov: jax.Array, x: jax.Array) -> jax.Array:
 #: faster on CPU; longer series compute them inside the loop (O(n) memory).
 _STACK_MAX = 2048
 
-#: Series longer than _SEGMENT_MIN run the recursion as _SEGMENTS scans over
+#: Series longer than _SEGMENT_MIN run the recursion as _SEGMENTS loops over
 #: growing vector lengths (the order-k predictor has k coefficients, so early
-#: steps need short vectors), each with a twice-unrolled body: value + gradient
-#: 25-40 % faster at n = 1000 than one scan over full-length vectors, for about
-#: 0.5 s more compilation. More segments or unrolling compile slower for little gain.
+#: steps need short vectors), each with a twice-unrolled body: 25-40 % faster at
+#: n = 1000 than one loop over full-length vectors, for about 0.5 s more
+#: compilation. More segments or unrolling compile slower for little gain.
 _SEGMENTS = 4
 _SEGMENT_MIN = 256
 _UNROLL = 2
 
 
-def _levinson(acov: jax.Array, x: jax.Array, length: jax.Array):
-    """Durbin-Levinson: prediction variances ``v`` (n,), innovations ``e`` (n, d), the
-    backward order-(length-1) predictor ``r`` (``r[i] = phi_{L-1, L-1-i}``, zero-padded
-    to n) and its variance ``v[length - 1]``."""
+def _levinson(acov: jax.Array, x: jax.Array):
+    """Durbin-Levinson: prediction variances ``v`` (n,) and innovations ``e`` (n, d)."""
     n, d = x.shape
     if n <= 1:
-        return acov[:n], x, jnp.zeros(n, acov.dtype), acov[0]
+        return acov[:n], x
     g1 = jnp.concatenate([acov[1:], jnp.zeros(1, acov.dtype)])  # g1[i] = acov[i + 1]
     floor = acov[0] * 1e-13
     stacked = n <= _STACK_MAX
@@ -109,47 +107,83 @@ def _levinson(acov: jax.Array, x: jax.Array, length: jax.Array):
         g, xm = g1[:m], x[:m]
 
         def step(carry, k):
-            f, r, v = carry[:3]
+            f, r, v = carry
             kappa = (acov[k] - jnp.dot(r, g)) / v
             f_new = jnp.where(idx == k - 1, kappa, f - kappa * r)
             r_new = jnp.concatenate([kappa[None], (r - kappa * f)[:-1]])
             v_new = jnp.maximum(v * (1.0 - kappa * kappa), floor)
             # the prediction of x_k is sum_i r_new[i] x_i
-            if stacked:
-                return (f_new, r_new, v_new), (v_new, r_new)
-            rL = jnp.where(k == length - 1, r_new, carry[3])  # the order-(length-1) predictor
-            return (f_new, r_new, v_new, rL), (v_new, x[k] - r_new @ xm)
+            out = r_new if stacked else x[k] - r_new @ xm
+            return (f_new, r_new, v_new), (v_new, out)
 
         return step
 
-    # step k (1..n-1) needs vectors of length >= k
-    n_seg = _SEGMENTS if n > _SEGMENT_MIN else 1
-    ends = sorted({max(1, ((n - 1) * (i + 1)) // n_seg) for i in range(n_seg)})
     carry = (jnp.zeros(0, acov.dtype), jnp.zeros(0, acov.dtype), acov[0])
-    if not stacked:
-        carry += (jnp.zeros(0, acov.dtype),)
-    rL = jnp.zeros(n, acov.dtype)
     start, vs, es = 1, [acov[:1]], [x[:1]]
-    for m in ends:
+    for m in _segment_ends(n):
         carry = tuple(jnp.pad(a, (0, m - a.shape[0])) if a.ndim else a for a in carry)
         carry, (v, out) = jax.lax.scan(
             make_step(m), carry, jnp.arange(start, m + 1), unroll=_UNROLL
         )
         vs.append(v)
-        if stacked:
-            es.append(x[start : m + 1] - out @ x[:m])
-            # keep the order-(length-1) predictor if this segment computed it
-            j = jnp.clip(length - 1 - start, 0, m - start)
-            here = (length - 1 >= start) & (length - 1 <= m)
-            rL = jnp.where(here, jnp.pad(out[j], (0, n - m)), rL)
-        else:
-            es.append(out)
+        es.append(x[start : m + 1] - out @ x[:m] if stacked else out)
         start = m + 1
-    if not stacked:
-        rL = carry[3]
-    rL = jnp.pad(rL, (0, n - rL.shape[0]))
-    v = jnp.concatenate(vs)
-    return v, jnp.concatenate(es), rL, v[jnp.clip(length - 1, 0, n - 1)]
+    return jnp.concatenate(vs), jnp.concatenate(es)
+
+
+def _segment_ends(n: int) -> list[int]:
+    """Last step of each segment: step k (1..n-1) needs predictor vectors of length >= k."""
+    n_seg = _SEGMENTS if n > _SEGMENT_MIN else 1
+    return sorted({max(1, ((n - 1) * (i + 1)) // n_seg) for i in range(n_seg)})
+
+
+def _levinson_final(acov: jax.Array, length: jax.Array):
+    """Durbin-Levinson without innovations, stopped at order ``length - 1``.
+
+    Returns ``log det`` of the leading ``length x length`` block of Toeplitz(acov),
+    the backward order-(length-1) predictor ``r`` (``r[i] = phi_{L-1, L-1-i}``,
+    zero-padded to n) and its prediction variance. The loop carries only the
+    predictor (forwards and backwards, as one (2, m) array) and (v, log det), and
+    stops at ``length - 1`` (a traced trip count): about 9 XLA operations per step
+    instead of 13, whose dispatch, not arithmetic, is most of a step's cost on CPU.
+    """
+    n = acov.shape[0]
+    g1 = jnp.concatenate([acov[1:], jnp.zeros(1, acov.dtype)])
+    floor = acov[0] * 1e-13
+
+    def make_step(m: int):
+        idx = jnp.arange(m)
+        g = g1[:m]
+
+        def step(k, carry):
+            fr, s = carry  # fr = [f, r]; s = [v_{k-1}, log det of the order-k block]
+            f, r = fr[0], fr[1]
+            kappa = (acov[k] - jnp.dot(r, g)) / s[0]
+            f_new = jnp.where(idx == k - 1, kappa, f - kappa * r)
+            r_new = jnp.concatenate([kappa[None], (r - kappa * f)[:-1]])
+            v = jnp.maximum(s[0] * (1.0 - kappa * kappa), floor)
+            return jnp.stack([f_new, r_new]), jnp.stack([v, s[1] + jnp.log(v)])
+
+        return step
+
+    carry = (jnp.zeros((2, 0), acov.dtype), jnp.stack([acov[0], jnp.log(acov[0])]))
+    start = 1
+    for m in _segment_ends(n) if n > 1 else []:
+        carry = (jnp.pad(carry[0], ((0, 0), (0, m - carry[0].shape[1]))), carry[1])
+        step = make_step(m)
+        stop = jnp.clip(length - 1, start - 1, m) + 1  # this segment runs k in [start, stop)
+        n_blocks = (stop - start) // _UNROLL
+
+        def block(i, carry, step=step, start=start):
+            for j in range(_UNROLL):
+                carry = step(start + _UNROLL * i + j, carry)
+            return carry
+
+        carry = jax.lax.fori_loop(0, n_blocks, block, carry)
+        carry = jax.lax.fori_loop(start + _UNROLL * n_blocks, stop, step, carry)
+        start = m + 1
+    fr, s = carry
+    return s[1], jnp.pad(fr[1], (0, n - fr.shape[1])), s[0]
 
 
 def _pointwise(v: jax.Array, e: jax.Array, length: jax.Array) -> jax.Array:
@@ -257,7 +291,7 @@ def levinson_innovations(acov: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.
         ``z^T z = x^T C^-1 x`` column by column (``z = L^-1 x`` for the
         Cholesky factor ``L`` of ``C``).
     """
-    v, e, _, _ = _levinson(acov, x, jnp.asarray(x.shape[0]))
+    v, e = _levinson(acov, x)
     return jnp.log(v), e / jnp.sqrt(v)[:, None]
 
 
@@ -284,33 +318,6 @@ def dense_innovations(cov: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Arra
 # -----------------------------------------------------------------------------
 # Toeplitz log-likelihood with an O(n log n) gradient (Gohberg-Semencul)
 # -----------------------------------------------------------------------------
-def _levinson_with_predictor(acov: jax.Array, x: jax.Array, length: jax.Array):
-    """Pointwise terms, the order-(length-1) predictor ``f`` (``f[j] = phi_{j+1}``) and
-    its variance."""
-    n = x.shape[0]
-    idx = jnp.arange(n)
-    v, e, r, vL = _levinson(acov, x, length)
-    # r[i] = phi_{L-1, L-1-i}  ->  f[j] = phi_{L-1, j+1} = r[L-2-j]
-    f = jnp.where(idx < length - 1, jnp.take(r, jnp.clip(length - 2 - idx, 0, n - 1)), 0.0)
-    return _pointwise(v, e, length), f, vL
-
-
-def _conv(a: jax.Array, b: jax.Array, m: int) -> jax.Array:
-    """Linear convolution of the columns of a (n, ...) and b (n, ...) via FFT, first n terms."""
-    n = a.shape[0]
-    fa = jnp.fft.rfft(a, m, axis=0)
-    fb = jnp.fft.rfft(b, m, axis=0)
-    return jnp.fft.irfft(fa * fb, m, axis=0)[:n]
-
-
-def _corr(a: jax.Array, b: jax.Array, m: int) -> jax.Array:
-    """Correlation ``out[k] = sum_p a[p] b[p + k]`` for k = 0..n-1, via FFT."""
-    n = a.shape[0]
-    fa = jnp.fft.rfft(a, m, axis=0)
-    fb = jnp.fft.rfft(b, m, axis=0)
-    return jnp.fft.irfft(jnp.conj(fa) * fb, m, axis=0)[:n]
-
-
 @jax.custom_vjp
 def toeplitz_loglik(acov: jax.Array, x: jax.Array, length: jax.Array) -> jax.Array:
     """Log density of the first ``length`` rows of ``x`` under N(0, Toeplitz(acov)).
@@ -326,55 +333,69 @@ def toeplitz_loglik(acov: jax.Array, x: jax.Array, length: jax.Array) -> jax.Arr
 
     Notes
     -----
-    The value comes from the Durbin-Levinson recursion (O(n^2)). The gradient
-    needs ``C^-1 x`` and the diagonal sums of ``C^-1``; both follow in
-    O(n log n) from the Gohberg-Semencul formula
+    The Durbin-Levinson recursion (O(n^2)) gives log det C and the final
+    predictor; from the predictor the Gohberg-Semencul formula
     ``C^-1 = (A A^T - B B^T) / v`` (A, B lower-triangular Toeplitz built from
-    the final predictor, v its prediction variance), so value and gradient
-    together cost about one Levinson pass -- unlike reverse-mode
-    differentiation through the recursion. Only reverse-mode derivatives are
-    defined (use :func:`levinson_pointwise` for higher derivatives).
+    it, v its prediction variance) gives, in O(n log n), the quadratic form
+    ``x^T C^-1 x = (|A^T x|^2 - |B^T x|^2) / v`` and, for the gradient,
+    ``C^-1 x`` and the diagonal sums of ``C^-1``. Value and gradient together
+    cost about one recursion without innovations -- unlike reverse-mode
+    differentiation through it. Only reverse-mode derivatives are defined
+    (use :func:`levinson_pointwise` for higher derivatives or pointwise terms).
 
     References
     ----------
     Gohberg & Semencul, Mat. Issled. 7, 201 (1972); Golub & Van Loan,
     Matrix Computations, section 4.7.
     """
-    pw, _, _ = _levinson_with_predictor(acov, x, length)
-    return jnp.sum(pw)
+    value, _ = _toeplitz(acov, x, length, grad=False)
+    return value
 
 
-def _toeplitz_fwd(acov, x, length):
-    pw, f, v = _levinson_with_predictor(acov, x, length)
+def _toeplitz(acov, x, length, grad: bool):
+    """The value and, with ``grad``, the gradient with respect to (acov, x)."""
     n, d = x.shape
+    logdet, r, v = _levinson_final(acov, length)
     m = 2 * n
     idx = jnp.arange(n)
     valid = idx < length
-    # a = [1, -phi_1, ..., -phi_{L-1}], b = [0, a_{L-1}, ..., a_1] (zero beyond L)
-    a = jnp.where(valid, jnp.concatenate([jnp.ones(1), -f[:-1]]), 0.0)
-    rev = jnp.where(valid & (idx >= 1), jnp.take(a, jnp.clip(length - idx, 0, n - 1)), 0.0)
-    b = rev
-    # alpha = C^-1 x = (A (A^T x) - B (B^T x)) / v; A^T y = correlation of a with y
-    Atx = _corr(a[:, None], x, m)
-    Btx = _corr(b[:, None], x, m)
-    alpha = (_conv(a[:, None], Atx, m) - _conv(b[:, None], Btx, m)) / v
-    alpha = jnp.where(valid[:, None], alpha, 0.0)
-    # diagonal sums of C^-1: sigma_k = sum_p c_p c_{p+k} (L - k - p), for c = a and c = b
+    # a = [1, -phi_1, ..., -phi_{L-1}] with phi_j = r[L-1-j]; b = [0, a_{L-1}, ..., a_1]
+    a = jnp.where(
+        idx == 0, 1.0, jnp.where(valid, -jnp.take(r, jnp.clip(length - 1 - idx, 0, n - 1)), 0.0)
+    )
+    b = jnp.where(valid & (idx >= 1), jnp.take(a, jnp.clip(length - idx, 0, n - 1)), 0.0)
+    fa, fb = jnp.fft.rfft(a, m), jnp.fft.rfft(b, m)
+    fx = jnp.fft.rfft(x, m, axis=0)
+    # A^T x and B^T x: correlations of a and b with x
+    atx = jnp.fft.irfft(jnp.conj(fa)[:, None] * fx, m, axis=0)[:n]
+    btx = jnp.fft.irfft(jnp.conj(fb)[:, None] * fx, m, axis=0)[:n]
+    quad = (jnp.sum(atx * atx) - jnp.sum(btx * btx)) / v
+    value = -0.5 * (d * (length * _LOG2PI + logdet) + quad)
+    if not grad:
+        return value, None
+    # alpha = C^-1 x = (A (A^T x) - B (B^T x)) / v
+    alpha = jnp.fft.irfft(
+        fa[:, None] * jnp.fft.rfft(atx, m, axis=0) - fb[:, None] * jnp.fft.rfft(btx, m, axis=0),
+        m,
+        axis=0,
+    )[:n]
+    alpha = jnp.where(valid[:, None], alpha / v, 0.0)
+    # diagonal sums of C^-1: sigma_k = sum_p c_p c_{p+k} (L - k - p), for c = a minus c = b
     w = jnp.where(valid, length - idx, 0.0)
-    k = idx.astype(acov.dtype)
+    faw, fbw = jnp.fft.rfft(a * w, m), jnp.fft.rfft(b * w, m)
+    weighted = jnp.fft.irfft(jnp.conj(faw) * fa - jnp.conj(fbw) * fb, m)[:n]
+    plain = jnp.fft.irfft(fa * jnp.conj(fa) - fb * jnp.conj(fb), m)[:n]
+    sig = (weighted - idx * plain) / v
+    falpha = jnp.fft.rfft(alpha, m, axis=0)
+    rho = jnp.fft.irfft(jnp.sum(jnp.conj(falpha) * falpha, axis=1), m)[:n]
+    twice = jnp.where(idx == 0, 1.0, 2.0)
+    g_acov = jnp.where(valid, twice * (0.5 * rho - 0.5 * d * sig), 0.0)
+    return value, (g_acov, -alpha)
 
-    def diag_sums(c):
-        return (
-            _corr((c * w)[:, None], c[:, None], m)[:, 0]
-            - k * _corr(c[:, None], c[:, None], m)[:, 0]
-        )
 
-    sig = (diag_sums(a) - diag_sums(b)) / v
-    s = jnp.where(idx == 0, sig, 2.0 * sig)
-    rho = _corr(alpha, alpha, m).sum(axis=1)
-    rho = jnp.where(idx == 0, rho, 2.0 * rho)
-    g_acov = jnp.where(valid, 0.5 * rho - 0.5 * d * s, 0.0)
-    return jnp.sum(pw), (g_acov, -alpha, length)
+def _toeplitz_fwd(acov, x, length):
+    value, (g_acov, g_x) = _toeplitz(acov, x, length, grad=True)
+    return value, (g_acov, g_x, length)
 
 
 def _toeplitz_bwd(res, ct):
