@@ -14,6 +14,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,7 +37,7 @@ from .evidence import (
     importance_reliable,
     quadrature_reason,
 )
-from .sampling import _cached_jit, sample_many
+from .sampling import _cached_jit, _over_draws, sample_many
 
 __all__ = [
     "compare",
@@ -202,8 +203,11 @@ def _log_priors(names: Sequence[str], model_priors: Mapping[str, float] | None) 
 # =============================================================================
 def _pointwise_fn(model: Model, regular: bool):
     def build():
-        one = lambda p, d: model.pointwise_from_data(p, d, regular)  # noqa: E731
-        return jax.jit(jax.vmap(one, in_axes=(0, None)))
+        def f(params, data):
+            one = partial(model.pointwise_from_data, regular=regular)
+            return _over_draws(one, data.increments.shape[-2], 1)(params, data)
+
+        return jax.jit(f)
 
     return _cached_jit("pointwise-draws", model, bool(regular), build=build)
 

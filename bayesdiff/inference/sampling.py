@@ -718,12 +718,35 @@ def _constrainer(model_fn, model: Model, lane_axis) -> Callable:
     return jax.jit(jax.vmap(jax.vmap(one, in_axes=(0, None)), in_axes=(0, lane_axis)))
 
 
+#: Memory for the pointwise log-likelihoods of a batch of draws evaluated at once.
+#: Long FBM tracks keep an O(n^2) recursion per evaluation (8 MB at n = 1000), so
+#: 4000 draws in one vmap would need 32 GB; batches of draws stay within this.
+_POINTWISE_BYTES = 1 << 30
+
+
+def _over_draws(one: Callable, n_steps: int, n_parallel: int) -> Callable:
+    """``(params with a leading draws axis, data) -> (draws, n)``, in batches of draws
+    sized so that ``n_parallel`` such maps running side by side fit _POINTWISE_BYTES."""
+    per_eval = 32 * n_steps * max(n_steps, 1024)  # bytes, generous for every model
+    batch = max(1, _POINTWISE_BYTES // (per_eval * max(n_parallel, 1)))
+
+    def mapped(p, d):
+        return jax.lax.map(lambda q: one(q, d), p, batch_size=batch)
+
+    return mapped
+
+
 def _pointwiser(model: Model, regular: bool, lane_axis) -> Callable:
     """Jitted map: parameters (lanes, draws, ...) -> pointwise log-likelihoods (lanes, draws, n)."""
 
     def build():
-        f = jax.vmap(lambda p, d: model.pointwise_from_data(p, d, regular), in_axes=(0, None))
-        return jax.jit(jax.vmap(f, in_axes=(0, lane_axis)))
+        def f(params, data):
+            n_lanes = next(iter(params.values())).shape[0]
+            one = partial(model.pointwise_from_data, regular=regular)
+            inner = _over_draws(one, data.increments.shape[-2], n_lanes)
+            return jax.vmap(inner, in_axes=(0, lane_axis))(params, data)
+
+        return jax.jit(f)
 
     return _cached_jit("pointwise-lanes", model, bool(regular), lane_axis, build=build)
 
@@ -734,8 +757,12 @@ def _pointwise_batch(model: Model, data, regular: bool, params: dict) -> np.ndar
     flat = {k: jnp.asarray(v).reshape(c * d, *v.shape[2:]) for k, v in params.items()}
 
     def build():
-        one = lambda p, dd: model.pointwise_from_data(p, dd, regular)  # noqa: E731
-        return jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None)))
+        def f(flat, data):
+            n_tracks, n_steps = data.increments.shape[:2]
+            one = jax.vmap(partial(model.pointwise_from_data, regular=regular), in_axes=(None, 0))
+            return _over_draws(one, n_steps, n_tracks)(flat, data)
+
+        return jax.jit(f)
 
     f = _cached_jit("pointwise-pooled", model, bool(regular), build=build)
     out = np.asarray(f(flat, data))
