@@ -42,6 +42,7 @@ __all__ = [
     "matrix_power",
     "stationary",
     "renewal_forward",
+    "renewal_loglik",
 ]
 
 
@@ -327,6 +328,9 @@ def stationary(P: jax.Array) -> jax.Array:
 # ---------------------------------------------------------------------------
 _TINY = 1e-300
 
+#: Loop unrolling of :func:`renewal_forward` (its steps are small: dispatch-bound on CPU).
+_RENEWAL_UNROLL = 1
+
 
 def renewal_forward(
     log_init: jax.Array,
@@ -398,6 +402,29 @@ def renewal_forward(
     observation is more than ~690 nats below the best unreachable one (far
     from any plausible parameter) is the log-likelihood then a lower bound.
     """
+    f0, W, M, e_stay, e_renew, shift, mask = _renewal_inputs(
+        log_init, log_within, log_renew, log_label, log_emit_stay, log_emit_renew, mask
+    )
+    B = M.shape[1]
+
+    def step(f, inp):
+        es, er, m = inp
+        stay = (W.T @ f) * es[None, :]  # (R, D)
+        out = M.T @ f  # (B, D): renewal into entry phase b from label d
+        ren = jnp.einsum("bd,bde->be", out, er)
+        joint = stay.at[:B].add(ren)
+        c = jnp.sum(joint)
+        safe = jnp.maximum(c, _TINY)
+        return jnp.where(m, joint / safe, f), jnp.where(m, jnp.log(safe), 0.0)
+
+    _, log_c = jax.lax.scan(step, f0, (e_stay, e_renew, mask), unroll=_RENEWAL_UNROLL)
+    log_c = jnp.where(mask, log_c + shift, 0.0)
+    return jnp.sum(log_c), log_c
+
+
+def _renewal_inputs(log_init, log_within, log_renew, log_label, log_emit_stay, log_emit_renew,
+                    mask):  # fmt: skip
+    """Checked shapes; the chain as probabilities and the emissions scaled per step."""
     log_init = jnp.asarray(log_init)
     log_within = jnp.asarray(log_within)
     log_renew = jnp.asarray(log_renew)
@@ -435,18 +462,75 @@ def renewal_forward(
     shift = jax.lax.stop_gradient(shift)
     e_stay = jnp.exp(log_emit_stay - shift[:, None])
     e_renew = jnp.exp(log_emit_renew - shift[:, None, None, None]) * q
+    f0 = jnp.exp(log_init - logsumexp(log_init))
+    return f0, W, M, e_stay, e_renew, shift, mask
+
+
+@jax.custom_vjp
+def renewal_loglik(log_init, log_within, log_renew, log_label, log_emit_stay, log_emit_renew,
+                   mask):  # fmt: skip
+    """The total of :func:`renewal_forward`, with a reverse-mode gradient by forward-backward.
+
+    Same arguments as :func:`renewal_forward` (``mask`` required, bool of shape
+    (T,)); returns the log-likelihood only. The gradient with respect to all six
+    log arrays comes from the scaled backward recursion
+    ``beta_{t-1} = A_t beta_t / c_t`` and ``d L / d A_t(s, s') = f_{t-1}(s) beta_t(s') / c_t``
+    contracted with the structure of ``A_t`` (see :func:`renewal_forward`), so
+    it costs one backward pass over ``(R, D)`` arrays plus vectorized
+    contractions -- less than differentiating the scan automatically. Only
+    reverse mode is defined; use :func:`renewal_forward` for anything else.
+    """
+    return renewal_forward(
+        log_init, log_within, log_renew, log_label, log_emit_stay, log_emit_renew, mask
+    )[0]
+
+
+def _renewal_fwd(log_init, log_within, log_renew, log_label, log_emit_stay, log_emit_renew, mask):
+    f0, W, M, e_stay, e_renew, shift, mask = _renewal_inputs(
+        log_init, log_within, log_renew, log_label, log_emit_stay, log_emit_renew, mask
+    )
+    B = M.shape[1]
 
     def step(f, inp):
         es, er, m = inp
-        stay = (W.T @ f) * es[None, :]  # (R, D)
-        out = M.T @ f  # (B, D): renewal into entry phase b from label d
-        ren = jnp.einsum("bd,bde->be", out, er)
+        stay = (W.T @ f) * es[None, :]
+        ren = jnp.einsum("bd,bde->be", M.T @ f, er)
         joint = stay.at[:B].add(ren)
-        c = jnp.sum(joint)
-        safe = jnp.maximum(c, _TINY)
-        return jnp.where(m, joint / safe, f), jnp.where(m, jnp.log(safe), 0.0)
+        c = jnp.maximum(jnp.sum(joint), _TINY)
+        f_new = jnp.where(m, joint / c, f)
+        return f_new, (f, jnp.where(m, c, 1.0))
 
-    f0 = jnp.exp(log_init - logsumexp(log_init))
-    _, log_c = jax.lax.scan(step, f0, (e_stay, e_renew, mask))
-    log_c = jnp.where(mask, log_c + shift, 0.0)
-    return jnp.sum(log_c), log_c
+    _, (f_prev, c) = jax.lax.scan(step, f0, (e_stay, e_renew, mask), unroll=_RENEWAL_UNROLL)
+    value = jnp.sum(jnp.where(mask, jnp.log(c) + shift, 0.0))
+    return value, (f0, W, M, e_stay, e_renew, mask, f_prev, c)
+
+
+def _renewal_bwd(res, ct):
+    f0, W, M, e_stay, e_renew, mask, f_prev, c = res
+    B = M.shape[1]
+
+    def back(beta, inp):
+        es, er, m, ci = inp
+        g = beta / ci  # d L / d joint_t
+        h = jnp.einsum("bde,be->bd", er, g[:B])  # (B, D)
+        prev = W @ (es[None, :] * g) + M @ h
+        return jnp.where(m, prev, beta), jnp.where(m, g, 0.0)
+
+    beta0, g = jax.lax.scan(
+        back, jnp.ones_like(f0), (e_stay, e_renew, mask, c), reverse=True, unroll=_RENEWAL_UNROLL
+    )
+    # g[t] = beta_t / c_t (zero at masked steps); f_prev[t] = f_{t-1}
+    p_stay = jnp.einsum("ij,tid->tjd", W, f_prev)  # (W^T f)
+    out = jnp.einsum("ib,tid->tbd", M, f_prev)  # (M^T f)
+    d_log_es = e_stay * jnp.sum(p_stay * g, axis=1)
+    d_log_er = e_renew * out[:, :, :, None] * g[:, :B, None, :]
+    d_log_label = jnp.sum(d_log_er, axis=(0, 1, 2))
+    d_log_w = W * jnp.einsum("tid,tjd->ij", f_prev, e_stay[:, None, :] * g)
+    hh = jnp.einsum("tbde,tbe->tbd", e_renew, g[:, :B])
+    d_log_m = M * jnp.einsum("tid,tbd->ib", f_prev, hh)
+    d_log_init = f0 * (beta0 - jnp.sum(f0 * beta0))
+    grads = (d_log_init, d_log_w, d_log_m, d_log_label, d_log_es, d_log_er)
+    return (*(ct * a for a in grads), None)
+
+
+renewal_loglik.defvjp(_renewal_fwd, _renewal_bwd)

@@ -16,7 +16,7 @@ import numpyro.distributions as dist
 from jax.scipy.special import erfc, gammaln
 
 from .._kernels.gaussian import forward_mode_vjp
-from .._kernels.hmm import forward, matrix_power, renewal_forward, stationary
+from .._kernels.hmm import forward, matrix_power, renewal_forward, renewal_loglik, stationary
 from ..errors import ModelError, ParameterError
 from .base import Model, TrackData
 
@@ -337,6 +337,13 @@ def emissions(x, lags, dt, v, sigma, dirs, edges=(0.0, 1.0), blur=0.0):
     dist = np.linalg.norm(diff, axis=-1)
     same = dist < 1e-12
     unit = diff / np.where(same, 1.0, dist)[..., None]
+    # Mirror symmetry: with u -> 1 - u, bin b from d to d' is the same segment as bin
+    # B-1-b from d' to d, so for symmetric edges only the first ceil(B/2) bins are
+    # computed (half the cost of this function) and the rest are their transposes.
+    n_bins = lo.shape[0]
+    mirror = np.allclose(edges, 1.0 - edges[::-1])
+    if mirror:
+        lo, width = lo[: (n_bins + 1) // 2], width[: (n_bins + 1) // 2]
     start = (1 - lo)[:, None, None, None] * dirs[None, :, None, :] + lo[:, None, None, None] * dirs[
         None, None, :, :
     ]
@@ -359,6 +366,9 @@ def emissions(x, lags, dt, v, sigma, dirs, edges=(0.0, 1.0), blur=0.0):
         )
         vq = (var + blur * disp**2)[:, None, None, None]
         along = along - 0.5 * (_LOG2PI + jnp.log(vq) + q**2 / vq)
+    if mirror:
+        rest = jnp.swapaxes(along[:, : n_bins - along.shape[1]][:, ::-1], 2, 3)
+        along = jnp.concatenate([along, rest], axis=1)
     renew = jnp.where(same[None, None], stay[:, None, None, :], along)
     return stay, renew
 
@@ -518,11 +528,22 @@ class LevyWalk(Model):
         """Angular variance of a uniform angle around its grid direction, ``(pi / D)^2 / 3``."""
         return (math.pi / self.n_directions) ** 2 / 3 if (dim == 2 and self.direction_blur) else 0.0
 
+    def fast_loglik(self, params: Mapping, data: TrackData, regular: bool) -> jax.Array:
+        """The log-likelihood with the cheapest exact gradient (reverse mode only).
+
+        Regular tracks: :func:`~bayesdiff._kernels.hmm.renewal_loglik` (the
+        gradient by forward-backward, the emissions differentiated in reverse
+        mode); tracks with gaps: forward-mode derivatives (three tangents).
+        Used by the samplers; ``log_likelihood`` stays differentiable to any order.
+        """
+        if regular:
+            return renewal_loglik(*self.hmm_parts(params, data), data.mask)
+        return forward_mode_vjp(partial(self.loglik_from_data, regular=regular))(params, data)
+
     def numpyro_model(self, data: TrackData, regular: bool) -> None:
-        """Priors and the HMM likelihood; its gradient by forward mode (three tangents)."""
+        """Priors and the HMM likelihood (:meth:`fast_loglik`)."""
         params = self.sample_params(data.dim)
-        fast = forward_mode_vjp(partial(self.loglik_from_data, regular=regular))
-        numpyro.factor("loglik", fast(params, data))
+        numpyro.factor("loglik", self.fast_loglik(params, data, regular))
 
     def _dirs(self, dim: int) -> np.ndarray:
         if dim not in (1, 2):
