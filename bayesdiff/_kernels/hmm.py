@@ -31,6 +31,8 @@ speech recognition", Proc. IEEE 77, 257 (1989).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
@@ -405,21 +407,33 @@ def renewal_forward(
     f0, W, M, e_stay, e_renew, shift, mask = _renewal_inputs(
         log_init, log_within, log_renew, log_label, log_emit_stay, log_emit_renew, mask
     )
-    B = M.shape[1]
+    joint = _renewal_joint(W, M)
 
     def step(f, inp):
         es, er, m = inp
-        stay = (W.T @ f) * es[None, :]  # (R, D)
-        out = M.T @ f  # (B, D): renewal into entry phase b from label d
-        ren = jnp.einsum("bd,bde->be", out, er)
-        joint = stay.at[:B].add(ren)
-        c = jnp.sum(joint)
-        safe = jnp.maximum(c, _TINY)
-        return jnp.where(m, joint / safe, f), jnp.where(m, jnp.log(safe), 0.0)
+        j = joint(f, es, er)
+        c = jnp.maximum(jnp.sum(j), _TINY)
+        return jnp.where(m, j / c, f), jnp.where(m, c, 1.0)
 
-    _, log_c = jax.lax.scan(step, f0, (e_stay, e_renew, mask), unroll=_RENEWAL_UNROLL)
-    log_c = jnp.where(mask, log_c + shift, 0.0)
+    _, c = jax.lax.scan(step, f0, (e_stay, e_renew, mask), unroll=_RENEWAL_UNROLL)
+    log_c = jnp.where(mask, jnp.log(c) + shift, 0.0)
     return jnp.sum(log_c), log_c
+
+
+def _renewal_joint(W: jax.Array, M: jax.Array) -> Callable:
+    """``(f, e_stay[t], e_renew[t]) -> A_t^T f`` (unnormalized), in few XLA operations:
+    one product with ``[W M]`` for both kinds of move, then the renewal emissions as
+    an elementwise product and sum (the step is dispatch-bound on CPU: 0.25 ms for
+    200 steps against 0.4 ms written as three products)."""
+    R, B = M.shape
+    WM = jnp.concatenate([W, M], axis=1)  # (R, R + B)
+
+    def joint(f, es, er):
+        G = WM.T @ f  # (R + B, D): rows < R continue the episode, rows >= R renew
+        ren = jnp.sum(G[R:, :, None] * er, axis=1)  # (B, D'): from label d to d'
+        return G[:R] * es[None, :] + jnp.pad(ren, ((0, R - B), (0, 0)))
+
+    return joint
 
 
 def _renewal_inputs(log_init, log_within, log_renew, log_label, log_emit_stay, log_emit_renew,
@@ -489,16 +503,13 @@ def _renewal_fwd(log_init, log_within, log_renew, log_label, log_emit_stay, log_
     f0, W, M, e_stay, e_renew, shift, mask = _renewal_inputs(
         log_init, log_within, log_renew, log_label, log_emit_stay, log_emit_renew, mask
     )
-    B = M.shape[1]
+    joint = _renewal_joint(W, M)
 
     def step(f, inp):
         es, er, m = inp
-        stay = (W.T @ f) * es[None, :]
-        ren = jnp.einsum("bd,bde->be", M.T @ f, er)
-        joint = stay.at[:B].add(ren)
-        c = jnp.maximum(jnp.sum(joint), _TINY)
-        f_new = jnp.where(m, joint / c, f)
-        return f_new, (f, jnp.where(m, c, 1.0))
+        j = joint(f, es, er)
+        c = jnp.maximum(jnp.sum(j), _TINY)
+        return jnp.where(m, j / c, f), (f, jnp.where(m, c, 1.0))
 
     _, (f_prev, c) = jax.lax.scan(step, f0, (e_stay, e_renew, mask), unroll=_RENEWAL_UNROLL)
     value = jnp.sum(jnp.where(mask, jnp.log(c) + shift, 0.0))
@@ -509,25 +520,27 @@ def _renewal_bwd(res, ct):
     f0, W, M, e_stay, e_renew, mask, f_prev, c = res
     B = M.shape[1]
 
+    WM = jnp.concatenate([W, M], axis=1)
+
     def back(beta, inp):
         es, er, m, ci = inp
         g = beta / ci  # d L / d joint_t
-        h = jnp.einsum("bde,be->bd", er, g[:B])  # (B, D)
-        prev = W @ (es[None, :] * g) + M @ h
+        h = jnp.sum(er * g[:B, None, :], axis=2)  # (B, D)
+        prev = WM @ jnp.concatenate([es[None, :] * g, h])  # W (es g) + M h
         return jnp.where(m, prev, beta), jnp.where(m, g, 0.0)
 
     beta0, g = jax.lax.scan(
         back, jnp.ones_like(f0), (e_stay, e_renew, mask, c), reverse=True, unroll=_RENEWAL_UNROLL
     )
     # g[t] = beta_t / c_t (zero at masked steps); f_prev[t] = f_{t-1}
-    p_stay = jnp.einsum("ij,tid->tjd", W, f_prev)  # (W^T f)
-    out = jnp.einsum("ib,tid->tbd", M, f_prev)  # (M^T f)
-    d_log_es = e_stay * jnp.sum(p_stay * g, axis=1)
-    d_log_er = e_renew * out[:, :, :, None] * g[:, :B, None, :]
+    R = W.shape[0]
+    G = jnp.einsum("ij,tid->tjd", WM, f_prev)  # [W M]^T f_{t-1}: (T, R + B, D)
+    d_log_es = e_stay * jnp.sum(G[:, :R] * g, axis=1)
+    d_log_er = e_renew * G[:, R:, :, None] * g[:, :B, None, :]
     d_log_label = jnp.sum(d_log_er, axis=(0, 1, 2))
-    d_log_w = W * jnp.einsum("tid,tjd->ij", f_prev, e_stay[:, None, :] * g)
-    hh = jnp.einsum("tbde,tbe->tbd", e_renew, g[:, :B])
-    d_log_m = M * jnp.einsum("tid,tbd->ib", f_prev, hh)
+    hh = jnp.sum(e_renew * g[:, :B, None, :], axis=3)  # (T, B, D)
+    d_wm = WM * jnp.einsum("tid,tjd->ij", f_prev, jnp.concatenate([e_stay[:, None, :] * g, hh], 1))
+    d_log_w, d_log_m = d_wm[:, :R], d_wm[:, R:]
     d_log_init = f0 * (beta0 - jnp.sum(f0 * beta0))
     grads = (d_log_init, d_log_w, d_log_m, d_log_label, d_log_es, d_log_er)
     return (*(ct * a for a in grads), None)

@@ -367,7 +367,15 @@ def emissions(x, lags, dt, v, sigma, dirs, edges=(0.0, 1.0), blur=0.0):
         vq = (var + blur * disp**2)[:, None, None, None]
         along = along - 0.5 * (_LOG2PI + jnp.log(vq) + q**2 / vq)
     if mirror:
-        rest = jnp.swapaxes(along[:, : n_bins - along.shape[1]][:, ::-1], 2, 3)
+        # the mirror as a product with a constant permutation matrix: a plain
+        # transpose would be fused into the output and evaluated twice (finite
+        # values only: 0 * inf would be nan)
+        nd, k_src = dirs.shape[0], n_bins - along.shape[1]
+        half = jnp.maximum(along, -1e300).reshape(along.shape[0], -1)
+        b, d, e = np.meshgrid(np.arange(k_src), np.arange(nd), np.arange(nd), indexing="ij")
+        perm = np.zeros((half.shape[1], k_src * nd * nd))
+        perm[((k_src - 1 - b) * nd + e) * nd + d, (b * nd + d) * nd + e] = 1.0
+        rest = (half @ perm).reshape(along.shape[0], k_src, nd, nd)
         along = jnp.concatenate([along, rest], axis=1)
     renew = jnp.where(same[None, None], stay[:, None, None, :], along)
     return stay, renew
