@@ -21,7 +21,8 @@ accuracy  Posterior mean of alpha (NUTS) on exact continuous-time Lévy walks,
 speed     Log-likelihood + gradient of a 1000-step 1D track against hmmlearn's
           forward pass (value only) on the equivalent HMM; 100 such tracks batched
           against hmmlearn looping; the posterior (4 chains x 1000 draws) of one
-          200-step 2D track.
+          200-step 2D track (in a child process with JAX's default threading;
+          `--sections posterior` runs it alone).
 
 Definitions. The walk has flight speed ``v`` and step noise ``sigma`` per
 coordinate per frame (see ``bayesdiff.models.LevyWalk``); SNR = v dt / sigma,
@@ -39,12 +40,15 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import subprocess
+import sys
 import time
 import warnings
 from functools import partial
 
 # one thread per JAX CPU device, so that CPU times compare with single-threaded hmmlearn
-if "XLA_FLAGS" not in os.environ:
+# (the posterior's wall time is measured in a child process with JAX's defaults)
+if "XLA_FLAGS" not in os.environ and "LEVY_BENCH_DEFAULTS" not in os.environ:
     os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
 
 import bayesdiff as bd  # before JAX: bayesdiff sets the host devices (parallel chains)
@@ -58,6 +62,7 @@ from bayesdiff.models.base import as_data
 from bayesdiff.models.levy import chain_survival, flight_chain, survival_exact
 
 DT, V = 0.1, 1.0
+_SINGLE_THREAD = os.environ.get("XLA_FLAGS") == "--xla_cpu_multi_thread_eigen=false"
 GAMMAS = (1.1, 1.3, 1.5, 1.7, 1.9)
 
 
@@ -137,10 +142,7 @@ def _mle_alpha(model, tracks, v, sigma):
 
 def _grad_ms(model, track):
     data, _ = as_data(track)
-    from bayesdiff._kernels.gaussian import forward_mode_vjp
-
-    fast = forward_mode_vjp(partial(model.loglik_from_data, regular=True))
-    g = jax.jit(jax.value_and_grad(fast))
+    g = jax.jit(jax.value_and_grad(partial(model.fast_loglik, regular=True)))
     p = {"alpha": jnp.asarray(1.5), "v": jnp.asarray(V), "sigma": jnp.asarray(0.01)}
     return _cpu_ms(g, p, data)
 
@@ -308,15 +310,13 @@ def _equivalent_hmmlearn(model, params, dim):
 
 
 def section_speed(posterior: bool = True):
-    from bayesdiff._kernels.gaussian import forward_mode_vjp
-
     model = bd.models.LevyWalk()
     params = {"alpha": 1.5, "v": V, "sigma": V * DT / 10}
     p = {k: jnp.asarray(v) for k, v in params.items()}
     ts = model.simulate(seed=3, params=params, n_steps=1000, dt=DT, dim=1, n_tracks=100)
     data, _ = as_data(ts[0])
     value = jax.jit(partial(model.loglik_from_data, regular=True))
-    fast = forward_mode_vjp(partial(model.loglik_from_data, regular=True))
+    fast = partial(model.fast_loglik, regular=True)  # the samplers' path
     vg = jax.jit(jax.value_and_grad(fast))
     h = _equivalent_hmmlearn(model, params, 1)
     x = ts[0].increments
@@ -359,36 +359,50 @@ def section_speed(posterior: bool = True):
         rows,
     )
     if posterior:
-        tr = model.simulate(seed=4, params=params, n_steps=200, dt=DT, dim=2)[0]
-        rows = []
-        t0 = time.perf_counter()
+        section_posterior()
+
+
+def section_posterior():
+    """Wall time of one 200-step 2D posterior, with JAX's default threading."""
+    if _SINGLE_THREAD:  # this process limits XLA's threads: measure in a fresh one
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+        env["LEVY_BENCH_DEFAULTS"] = "1"
+        out = subprocess.run(
+            [sys.executable, __file__, "--sections", "posterior", "--no-header"],
+            env=env, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        print(out.stdout, end="")
+        return
+    model = bd.models.LevyWalk()
+    params = {"alpha": 1.5, "v": V, "sigma": V * DT / 10}
+    tr = model.simulate(seed=4, params=params, n_steps=200, dt=DT, dim=2)[0]
+    rows = []
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bd.sample(model, tr, draws=20, tune=20, chains=4, seed=0, progress=False)  # compile
+    print(f"first call (compilation, mode search, 4 x 40 iterations): "
+          f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
+    for tune in (1000, 500):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            bd.sample(model, tr, draws=20, tune=20, chains=4, seed=0, progress=False)  # compile
-        print(f"first call (compilation, mode search, 4 x 40 iterations): "
-              f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
-        for tune in (1000, 500):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                t0 = time.perf_counter()
-                idata = bd.sample(
-                    model, tr, draws=1000, tune=tune, chains=4, seed=0, progress=False
-                )
-                secs = time.perf_counter() - t0
-            steps = float(idata.sample_stats["n_steps"].mean())
-            rows.append(
-                (
-                    f"4 chains x 1000 draws, {tune} tuning",
-                    f"{secs:.1f}",
-                    f"{steps:.1f}",
-                    f"{float(idata.posterior['alpha'].mean()):.3f}",
-                )
+            t0 = time.perf_counter()
+            idata = bd.sample(model, tr, draws=1000, tune=tune, chains=4, seed=0, progress=False)
+            secs = time.perf_counter() - t0
+        steps = float(idata.sample_stats["n_steps"].mean())
+        rows.append(
+            (
+                f"4 chains x 1000 draws, {tune} tuning",
+                f"{secs:.1f}",
+                f"{steps:.1f}",
+                f"{float(idata.posterior['alpha'].mean()):.3f}",
             )
-        _table(
-            "Posterior of one 200-step 2D track (alpha 1.5, SNR 10), wall time after compilation",
-            ["run", "seconds", "mean leapfrog steps / draw", "posterior mean alpha"],
-            rows,
         )
+    _table(
+        "Posterior of one 200-step 2D track (alpha 1.5, SNR 10), wall time after compilation",
+        ["run", "seconds", "mean leapfrog steps / draw", "posterior mean alpha"],
+        rows,
+    )
 
 
 # -----------------------------------------------------------------------------
@@ -401,10 +415,16 @@ def main(argv=None):
         default=None,
         help="accuracy cells as dim:n:snr:tracks, comma-separated (default: the full table)",
     )
+    ap.add_argument("--no-header", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     sections = args.sections.split(",")
     t0 = time.perf_counter()
-    print(f"bayesdiff {bd.__version__}, jax {jax.__version__}, {jax.device_count()} CPU devices")
+    if not args.no_header:
+        print(f"bayesdiff {bd.__version__}, jax {jax.__version__}, "
+              f"{jax.device_count()} CPU devices")  # fmt: skip
+    if sections == ["posterior"]:
+        section_posterior()
+        return
     if "approx" in sections:
         section_approx()
     if "speed" in sections:
