@@ -325,7 +325,7 @@ def sample(
         its covariance as the initial inverse mass matrix (warm-up still adapts
         it); this costs a few seconds but saves most of the warm-up when the
         parameters' posterior scales differ by orders of magnitude (the Lévy
-        walk: 137 s -> about 60 s for a 200-step 2-D track). If the mode cannot be
+        walk: 137 s -> 60 s for a 200-step 2-D track, same likelihood). If the mode cannot be
         found, it falls back to ``"data"``. ``"auto"``: the model's
         ``nuts_start``.
     warn : bool
