@@ -404,20 +404,27 @@ def renewal_forward(
     observation is more than ~690 nats below the best unreachable one (far
     from any plausible parameter) is the log-likelihood then a lower bound.
     """
-    f0, W, M, e_stay, e_renew, shift, mask = _renewal_inputs(
+    log_c, _ = _renewal_pass(
         log_init, log_within, log_renew, log_label, log_emit_stay, log_emit_renew, mask
     )
+    return jnp.sum(log_c), log_c
+
+
+def _renewal_pass(*args):
+    """The scaled forward pass: pointwise terms and, for the gradient, the inputs as
+    probabilities, the filters before each step and the step normalizers."""
+    f0, W, M, e_stay, e_renew, shift, mask = _renewal_inputs(*args)
     joint = _renewal_joint(W, M)
 
     def step(f, inp):
         es, er, m = inp
         j = joint(f, es, er)
         c = jnp.maximum(jnp.sum(j), _TINY)
-        return jnp.where(m, j / c, f), jnp.where(m, c, 1.0)
+        return jnp.where(m, j / c, f), (f, jnp.where(m, c, 1.0))
 
-    _, c = jax.lax.scan(step, f0, (e_stay, e_renew, mask), unroll=_RENEWAL_UNROLL)
+    _, (f_prev, c) = jax.lax.scan(step, f0, (e_stay, e_renew, mask), unroll=_RENEWAL_UNROLL)
     log_c = jnp.where(mask, jnp.log(c) + shift, 0.0)
-    return jnp.sum(log_c), log_c
+    return log_c, (f0, W, M, e_stay, e_renew, mask, f_prev, c)
 
 
 def _renewal_joint(W: jax.Array, M: jax.Array) -> Callable:
@@ -500,20 +507,10 @@ def renewal_loglik(log_init, log_within, log_renew, log_label, log_emit_stay, lo
 
 
 def _renewal_fwd(log_init, log_within, log_renew, log_label, log_emit_stay, log_emit_renew, mask):
-    f0, W, M, e_stay, e_renew, shift, mask = _renewal_inputs(
+    log_c, res = _renewal_pass(
         log_init, log_within, log_renew, log_label, log_emit_stay, log_emit_renew, mask
     )
-    joint = _renewal_joint(W, M)
-
-    def step(f, inp):
-        es, er, m = inp
-        j = joint(f, es, er)
-        c = jnp.maximum(jnp.sum(j), _TINY)
-        return jnp.where(m, j / c, f), (f, jnp.where(m, c, 1.0))
-
-    _, (f_prev, c) = jax.lax.scan(step, f0, (e_stay, e_renew, mask), unroll=_RENEWAL_UNROLL)
-    value = jnp.sum(jnp.where(mask, jnp.log(c) + shift, 0.0))
-    return value, (f0, W, M, e_stay, e_renew, mask, f_prev, c)
+    return jnp.sum(log_c), res
 
 
 def _renewal_bwd(res, ct):
