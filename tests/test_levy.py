@@ -264,14 +264,16 @@ def test_renewal_loglik_gradient_equals_autodiff(dim):
     p = {"alpha": jnp.asarray(1.4), "v": jnp.asarray(2.1), "sigma": jnp.asarray(0.06)}
     parts = m.hmm_parts(p, data)
     args = tuple(range(6))
-    v_ref, g_ref = jax.value_and_grad(
-        lambda *a: hmm.renewal_forward(*a, mask=data.mask)[0], argnums=args
+    v_ref, g_ref = jax.jit(
+        jax.value_and_grad(lambda *a: hmm.renewal_forward(*a, mask=data.mask)[0], argnums=args)
     )(*parts)
-    v, g = jax.value_and_grad(lambda *a: hmm.renewal_loglik(*a, data.mask), argnums=args)(*parts)
+    v, g = jax.jit(jax.value_and_grad(lambda *a: hmm.renewal_loglik(*a, data.mask), argnums=args))(
+        *parts
+    )
     assert float(v) == pytest.approx(float(v_ref), rel=1e-14)
     for a, b in zip(g, g_ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * float(jnp.max(jnp.abs(b))))
-    slow = jax.grad(lambda q: m.loglik_from_data(q, data, True))
+    slow = jax.jit(jax.grad(lambda q: m.loglik_from_data(q, data, True)))
     fast = jax.jit(jax.vmap(jax.grad(lambda q: m.fast_loglik(q, data, True))))
     batch = {k: jnp.stack([v, v * 1.05]) for k, v in p.items()}
     got = fast(batch)

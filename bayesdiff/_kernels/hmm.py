@@ -515,8 +515,7 @@ def _renewal_fwd(log_init, log_within, log_renew, log_label, log_emit_stay, log_
 
 def _renewal_bwd(res, ct):
     f0, W, M, e_stay, e_renew, mask, f_prev, c = res
-    B = M.shape[1]
-
+    R, B = M.shape
     WM = jnp.concatenate([W, M], axis=1)
 
     def back(beta, inp):
@@ -530,7 +529,6 @@ def _renewal_bwd(res, ct):
         back, jnp.ones_like(f0), (e_stay, e_renew, mask, c), reverse=True, unroll=_RENEWAL_UNROLL
     )
     # g[t] = beta_t / c_t (zero at masked steps); f_prev[t] = f_{t-1}
-    R = W.shape[0]
     G = jnp.einsum("ij,tid->tjd", WM, f_prev)  # [W M]^T f_{t-1}: (T, R + B, D)
     d_log_es = e_stay * jnp.sum(G[:, :R] * g, axis=1)
     d_log_er = e_renew * G[:, R:, :, None] * g[:, :B, None, :]
