@@ -107,11 +107,7 @@ def _levinson(acov: jax.Array, x: jax.Array):
         g, xm = g1[:m], x[:m]
 
         def step(carry, k):
-            f, r, v = carry
-            kappa = (acov[k] - jnp.dot(r, g)) / v
-            f_new = jnp.where(idx == k - 1, kappa, f - kappa * r)
-            r_new = jnp.concatenate([kappa[None], (r - kappa * f)[:-1]])
-            v_new = jnp.maximum(v * (1.0 - kappa * kappa), floor)
+            f_new, r_new, v_new = _levinson_step(*carry, k, acov, g, idx, floor)
             # the prediction of x_k is sum_i r_new[i] x_i
             out = r_new if stacked else x[k] - r_new @ xm
             return (f_new, r_new, v_new), (v_new, out)
@@ -129,6 +125,15 @@ def _levinson(acov: jax.Array, x: jax.Array):
         es.append(x[start : m + 1] - out @ x[:m] if stacked else out)
         start = m + 1
     return jnp.concatenate(vs), jnp.concatenate(es)
+
+
+def _levinson_step(f, r, v, k, acov, g, idx, floor):
+    """One Durbin-Levinson step, order k-1 -> k: the predictor forwards (``f[i] =
+    phi_{k,i+1}``) and backwards (``r[i] = phi_{k,k-i}``) and its variance, floored."""
+    kappa = (acov[k] - jnp.dot(r, g)) / v
+    f_new = jnp.where(idx == k - 1, kappa, f - kappa * r)
+    r_new = jnp.concatenate([kappa[None], (r - kappa * f)[:-1]])
+    return f_new, r_new, jnp.maximum(v * (1.0 - kappa * kappa), floor)
 
 
 def _segment_ends(n: int) -> list[int]:
@@ -157,11 +162,7 @@ def _levinson_final(acov: jax.Array, length: jax.Array):
 
         def step(k, carry):
             fr, s = carry  # fr = [f, r]; s = [v_{k-1}, log det of the order-k block]
-            f, r = fr[0], fr[1]
-            kappa = (acov[k] - jnp.dot(r, g)) / s[0]
-            f_new = jnp.where(idx == k - 1, kappa, f - kappa * r)
-            r_new = jnp.concatenate([kappa[None], (r - kappa * f)[:-1]])
-            v = jnp.maximum(s[0] * (1.0 - kappa * kappa), floor)
+            f_new, r_new, v = _levinson_step(fr[0], fr[1], s[0], k, acov, g, idx, floor)
             return jnp.stack([f_new, r_new]), jnp.stack([v, s[1] + jnp.log(v)])
 
         return step
