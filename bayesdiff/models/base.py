@@ -238,10 +238,16 @@ class Model:
                 params[p] = numpyro.sample(p, prior)
         return params
 
+    def fast_loglik(self, params: Mapping, data: TrackData, regular: bool) -> jax.Array:
+        """The log-likelihood the samplers differentiate: by default
+        :meth:`loglik_from_data`; models override it with the same value and a
+        cheaper gradient (which may then be reverse-mode only)."""
+        return self.loglik_from_data(params, data, regular)
+
     def numpyro_model(self, data: TrackData, regular: bool) -> None:
-        """NumPyro model: priors, then the exact likelihood as a factor."""
+        """NumPyro model: priors, then the exact likelihood (:meth:`fast_loglik`) as a factor."""
         params = self.sample_params(data.dim)
-        numpyro.factor("loglik", self.loglik_from_data(params, data, regular))
+        numpyro.factor("loglik", self.fast_loglik(params, data, regular))
 
     def init_values(self, data: TrackData) -> dict[str, jax.Array]:
         """Starting values near the data (constrained space); default: prior medians."""

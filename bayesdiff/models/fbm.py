@@ -10,7 +10,6 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
 import numpyro.distributions as dist
 
 from .._kernels.gaussian import (
@@ -158,10 +157,6 @@ class _IncrementModel(Model):
             x = self._centered(params, data)
             return toeplitz_loglik(self._acov(params, data, x.shape[0]), x, jnp.sum(data.mask))
         return forward_mode_vjp(partial(self.loglik_from_data, regular=regular))(params, data)
-
-    def numpyro_model(self, data: TrackData, regular: bool) -> None:
-        params = self.sample_params(data.dim)
-        numpyro.factor("loglik", self.fast_loglik(params, data, regular))
 
     def init_values(self, data: TrackData) -> dict[str, jax.Array]:
         m = data.mask[:, None]

@@ -11,7 +11,6 @@ from typing import ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
 import numpyro.distributions as dist
 from jax.scipy.special import erfc, gammaln
 
@@ -547,11 +546,6 @@ class LevyWalk(Model):
         if regular:
             return renewal_loglik(*self.hmm_parts(params, data), data.mask)
         return forward_mode_vjp(partial(self.loglik_from_data, regular=regular))(params, data)
-
-    def numpyro_model(self, data: TrackData, regular: bool) -> None:
-        """Priors and the HMM likelihood (:meth:`fast_loglik`)."""
-        params = self.sample_params(data.dim)
-        numpyro.factor("loglik", self.fast_loglik(params, data, regular))
 
     def _dirs(self, dim: int) -> np.ndarray:
         if dim not in (1, 2):
