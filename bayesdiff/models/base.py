@@ -7,7 +7,9 @@ to the samplers:
 * ``pointwise_from_data(params, data, regular)`` -- the exact one-step-ahead
   log densities of a track's increments, shape (n_steps,), padded steps
   masked to zero. Everything else is built on this.
-* ``numpyro_model(data, regular)`` -- priors plus the likelihood as a NumPyro
+* ``fast_loglik(params, data, regular)`` -- the same total with the cheapest
+  gradient for the samplers (default: the sum of the pointwise terms).
+* ``numpyro_model(data, regular)`` -- priors plus ``fast_loglik`` as a NumPyro
   model (used by NUTS, evidence and checks).
 * ``simulate(seed, params, n_steps, dt, ...)`` -- a TrackSet drawn from the model.
 
