@@ -24,6 +24,8 @@ from scipy.special import gammainc, gammaln, logsumexp
 import bayesdiff as bd
 from bayesdiff._kernels.gaussian import dense_innovations, levinson_innovations
 from bayesdiff.errors import ModelError
+from bayesdiff.inference._quadrature import IncrementQuadrature, log_integrand_fn
+from bayesdiff.inference._target import Target
 from bayesdiff.inference.compare import models_from_spec
 
 # the package re-exports the function ``evidence``, which shadows the module name
@@ -181,15 +183,15 @@ def test_quadrature_integrand_is_model_likelihood_times_prior():
         frames=frames,
     )[0]
     assert track.has_gaps
-    q = E._IncrementQuadrature(model, [track])
-    f, _ = E._log_integrand_fn(True, True, q.priors, q.consts)
+    q = IncrementQuadrature(model, [track])
+    f, _ = log_integrand_fn(True, True, q.priors, q.consts)
     lik = jax.jit(
         jax.vmap(lambda v, p: model.log_likelihood({**p, "v": v}, track), in_axes=(0, None))
     )
     for a, D, s in [(0.8, 0.2, 0.05), (1.3, 0.05, 0.2)]:
         ell = math.log(D) + a * math.log(0.1)
         u = 2 * math.log(s) - ell
-        st = jax.tree.map(lambda t: t[0], q._stats(np.array([a]), np.array([u])))
+        st = jax.tree.map(lambda t: t[0], q.stats(np.array([a]), np.array([u])))
         mine = float(f(jnp.log(D), st, a, u))
         w = 0.5 * (u + ell)
         log_prior = float(
@@ -359,7 +361,7 @@ def test_latent_recovery_non_centred_langevin():
     track = model.simulate(
         seed=1, params={"D": 0.1, "k": 2.0, "c": [0.5, -0.2]}, n_steps=200, dt=0.05, dim=2
     )[0]
-    target = E._Target(model, track)
+    target = Target(model, track)
     params = {
         "D": np.array([0.1, 0.2]),
         "k": np.array([2.0, 1.0]),

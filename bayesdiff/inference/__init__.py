@@ -1,6 +1,8 @@
-"""Inference: NUTS posteriors, summaries and diagnostics."""
+"""Inference: posteriors (NUTS and exact quadrature), evidence and model comparison,
+model checks, segmentation, summaries and diagnostics."""
 
 from ._arviz import diagnostics as diagnostics
+from ._programs import clear_caches as clear_caches
 from ._arviz import from_netcdf as from_netcdf
 from ._arviz import summary as summary
 from ._arviz import to_netcdf as to_netcdf
@@ -19,6 +21,7 @@ from .segment import segment as segment
 from .segment import state_summary as state_summary
 
 __all__ = [
+    "clear_caches",
     "sample",
     "sample_many",
     "summary",

@@ -13,13 +13,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from .._files import atomic_path
-from ..errors import DiagnosticsWarning
+from ..errors import DiagnosticsWarning, ModelError
+
+with warnings.catch_warnings():
+    # ArviZ 0.x prints a FutureWarning banner about its 1.x refactor on import;
+    # bayesdiff keeps every ArviZ call in this module, so the banner says nothing
+    # to bayesdiff's users.
+    warnings.simplefilter("ignore", FutureWarning)
+    import arviz as az
 
 __all__ = [
     "build_inference_data",
@@ -29,13 +35,16 @@ __all__ = [
     "loo",
     "to_netcdf",
     "from_netcdf",
+    "draws",
     "posterior_draws",
     "track_draws",
+    "select_track",
     "plot_ecdf_difference",
     "ess_array",
     "pareto_khat",
     "psis",
     "loo_array",
+    "compare_loo",
     "neural_inference_data",
 ]
 
@@ -237,14 +246,78 @@ def loo_array(log_lik: np.ndarray, reff: float = 1.0) -> Any:
         return az.loo(idata, var_name="obs", pointwise=True, reff=float(reff))
 
 
-def posterior_draws(idata: az.InferenceData, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Posterior arrays with (chain, draw) flattened into one leading axis."""
-    post = idata.posterior
+def draws(
+    idata: Any,
+    names: Sequence[str],
+    *,
+    flat: bool = True,
+    track: Any = None,
+    thin: int = 1,
+) -> dict[str, np.ndarray]:
+    """Posterior draws of the variables ``names``: the one accessor every module uses.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData or xarray.Dataset
+        A posterior (its ``posterior`` group is used when it has one).
+    names : sequence of str
+    flat : bool
+        Flatten (chain, draw) into one leading axis (chains concatenated).
+    track : optional
+        For a posterior with a ``track`` dimension: keep only this track,
+        selected by id (or its string form); None keeps every track, as the
+        axis right after (chain, draw).
+    thin : int
+        Keep every ``thin``-th draw of every chain.
+
+    Returns
+    -------
+    dict of str to array
+        Shape (chain * draw, [track,] ...) with ``flat``, else (chain, draw, [track,] ...).
+    """
+    post = getattr(idata, "posterior", idata)
+    if track is not None and "track" in post.dims:
+        post = select_track(post, track)
     out = {}
     for n in names:
-        a = post[n].values
-        out[n] = a.reshape(-1, *a.shape[2:])
+        da = post[n]
+        rest = [d for d in da.dims if d not in ("chain", "draw", "track")]
+        lead = ["chain", "draw"] + (["track"] if "track" in da.dims else [])
+        a = da.transpose(*lead, *rest).values[:, :: max(1, int(thin))]
+        out[n] = a.reshape(-1, *a.shape[2:]) if flat else a
     return out
+
+
+def select_track(post: xr.Dataset, track_id: Any) -> xr.Dataset:
+    """The posterior of one track of a ``track``-dimensioned posterior, by its id."""
+    ids = list(post["track"].values)
+    for key in (track_id, str(track_id)):
+        if key in ids:
+            return post.sel(track=key)
+    raise ModelError(
+        f"the posterior has a track dimension but no track {track_id!r}; "
+        "select one with idata.posterior.sel(track=...)"
+    )
+
+
+def compare_loo(log_liks: Mapping[str, np.ndarray], posteriors: Mapping[str, Any]) -> pd.DataFrame:
+    """``az.compare`` by PSIS-LOO of several fits' pointwise log-likelihoods.
+
+    ``log_liks`` maps a label to an array (chain, draw, n_obs); ``posteriors``
+    maps the same labels to their posterior groups (for the relative effective
+    sample size). Returns ArviZ's table, best fit first.
+    """
+    prepared = {}
+    for label, a in log_liks.items():
+        new = az.from_dict(log_likelihood={"obs": a})
+        new.add_groups(posterior=posteriors[label])
+        prepared[label] = new
+    return az.compare(prepared, ic="loo")
+
+
+def posterior_draws(idata: az.InferenceData, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Posterior arrays with (chain, draw) flattened into one leading axis."""
+    return draws(idata, names)
 
 
 def track_draws(
@@ -254,16 +327,10 @@ def track_draws(
 
     Every chain is thinned by ``thin`` before the chains are concatenated.
     """
-    post = idata.posterior
-    out = {}
     for n in names:
-        da = post[n]
-        if "track" not in da.dims:
+        if "track" not in idata.posterior[n].dims:
             raise ValueError(f"posterior variable {n!r} has no 'track' dimension")
-        rest = [d for d in da.dims if d not in ("chain", "draw", "track")]
-        a = da.transpose("chain", "draw", "track", *rest).values[:, :: max(1, int(thin))]
-        out[n] = a.reshape(-1, *a.shape[2:])
-    return out
+    return draws(idata, names, thin=thin)
 
 
 def plot_ecdf_difference(pit: np.ndarray, ax, ci_prob: float = 0.95, npoints: int = 100,

@@ -36,7 +36,8 @@ import pandas as pd
 from ..errors import ModelError, ParameterError
 from ..models.base import Model, TrackData, as_data
 from ..tracks import Track
-from .sampling import _cached_jit
+from . import _arviz
+from ._programs import cached_jit
 
 __all__ = ["model_check", "coarse_grain"]
 
@@ -292,27 +293,11 @@ def _draws(model: Model, track: Track, idata: Any) -> dict[str, np.ndarray]:
                 f"the posterior has no variables {missing}; was it fitted with the "
                 f"{model.name} model? (it has {sorted(post.data_vars)})"
             )
-        if "track" in post.dims:
-            post = _select_track(post, track.id)
-        out = {}
-        for p in names:
-            a = post[p].transpose("chain", "draw", ...).values
-            out[p] = a.reshape(-1, *a.shape[2:])
+        out = _arviz.draws(post, names, track=track.id)
     sizes = {a.shape[0] for a in out.values()}
     if len(sizes) != 1 or 0 in sizes:
         raise ParameterError(f"posterior draws have inconsistent or zero sizes {sorted(sizes)}")
     return out
-
-
-def _select_track(post, track_id):
-    ids = list(post["track"].values)
-    for key in (track_id, str(track_id)):
-        if key in ids:
-            return post.sel(track=key)
-    raise ModelError(
-        f"the posterior has a track dimension but no track {track_id!r}; "
-        "select one with idata.posterior.sel(track=...)"
-    )
 
 
 def _broadcast(data: TrackData, R: int) -> TrackData:
@@ -335,4 +320,4 @@ def _batched_loglik(model: Model, regular: bool):
     not per scale, replicate or call.
     """
     one = partial(model.loglik_from_data, regular=bool(regular))
-    return _cached_jit("loglik-rows", model, bool(regular), build=lambda: jax.jit(jax.vmap(one)))
+    return cached_jit("loglik-rows", model, bool(regular), build=lambda: jax.jit(jax.vmap(one)))

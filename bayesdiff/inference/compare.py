@@ -1,8 +1,9 @@
 """Model comparison: evidence, Bayes factors, posterior model probabilities and PSIS-LOO.
 
 :func:`compare` ranks models for one track (or a pooled TrackSet);
-:func:`compare_many` does it for every track of a TrackSet, restartably; the
-``bayesdiff compare`` command (:func:`compare_command`) wraps the latter.
+:func:`compare_many` does it for every track of a TrackSet, restartably (the
+``bayesdiff compare`` command wraps it); :func:`comparison_summary` counts
+each model's wins.
 """
 
 from __future__ import annotations
@@ -14,40 +15,38 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
-from ..errors import InferenceError, ModelError
+from .._files import atomic_path
+from ..errors import ModelError
 from ..models.base import Model, as_data
 from ..tracks import Track, TrackSet
 from . import _arviz
+from ._programs import pointwise_program
 from .evidence import (
     Evidence,
-    _bridge,
-    _quadrature_evidence,
-    _Target,
+    bridge_evidence,
+    choose_method,
     evidence,
     importance_reliable,
-    quadrature_reason,
+    quadrature_evidence,
 )
-from .sampling import _cached_jit, _over_draws, sample_many
+from .sampling import sample_many
 
 __all__ = [
     "compare",
     "compare_many",
     "ManyComparison",
+    "comparison_summary",
     "models_from_spec",
     "MODEL_NAMES",
-    "plot_comparison",
-    "add_compare_parser",
-    "compare_command",
 ]
 
 #: Names understood by :func:`models_from_spec` (options may be combined and reordered).
@@ -175,14 +174,9 @@ def _as_dict(models: Mapping[str, Model] | Sequence[Model] | str) -> dict[str, M
     return out
 
 
-def _method_for(
-    method: str | Mapping[str, str], name: str, model: Model, tracks: Sequence[Track]
-) -> str:
-    """The method for a model: "auto" becomes "quadrature" where it applies."""
-    m = method.get(name, "auto") if isinstance(method, Mapping) else method
-    if m == "auto" and quadrature_reason(model, tracks) is None:
-        return "quadrature"
-    return m
+def _requested(method: str | Mapping[str, str], name: str) -> str:
+    """The evidence method asked for model ``name``."""
+    return method.get(name, "auto") if isinstance(method, Mapping) else method
 
 
 def _log_priors(names: Sequence[str], model_priors: Mapping[str, float] | None) -> np.ndarray:
@@ -201,17 +195,6 @@ def _log_priors(names: Sequence[str], model_priors: Mapping[str, float] | None) 
 # =============================================================================
 # pointwise log-likelihood and LOO
 # =============================================================================
-def _pointwise_fn(model: Model, regular: bool):
-    def build():
-        def f(params, data):
-            one = partial(model.pointwise_from_data, regular=regular)
-            return _over_draws(one, data.increments.shape[-2], 1)(params, data)
-
-        return jax.jit(f)
-
-    return _cached_jit("pointwise-draws", model, bool(regular), build=build)
-
-
 def _pointwise(
     model: Model,
     tracks: Sequence[Track],
@@ -230,7 +213,7 @@ def _pointwise(
     cols = []
     for t in tracks:
         data, regular = as_data(t, pad_to=pad_to)
-        f = _pointwise_fn(model, bool(regular))
+        f = pointwise_program(model, bool(regular), "draws")
         parts = []
         for i in range(0, c * d, chunk):
             block = {k: v[i : i + chunk] for k, v in flat.items()}
@@ -283,12 +266,12 @@ def _table(
     err = np.array([e.log_z_err for e in evs])
     lw = log_z + log_prior
     best = int(np.argmax(np.where(np.isfinite(lw), lw, -np.inf)))
-    lp = lw - float(_logsumexp(lw))
+    lp = lw - float(logsumexp(lw))
     # uncertainty of the probabilities: log Z_i ~ N(log_z_i, err_i^2) independently
     rng = np.random.default_rng(seed)
     sims = log_z[None, :] + rng.standard_normal((n_sim, len(names))) * np.nan_to_num(err)[None, :]
     slw = sims + log_prior[None, :]
-    sp = np.exp(slw - _logsumexp(slw, axis=1)[:, None])
+    sp = np.exp(slw - logsumexp(slw, axis=1)[:, None])
     ref = log_z[best]
     rows = []
     for i, (n, e) in enumerate(zip(names, evs, strict=True)):
@@ -338,14 +321,6 @@ def _table(
     df = df.sort_values("log_z", ascending=False, kind="stable").reset_index(drop=True)
     df.attrs["chosen"] = names[best]
     return df
-
-
-def _logsumexp(a: np.ndarray, axis: int | None = None):
-    a = np.asarray(a, float)
-    m = np.max(np.where(np.isfinite(a), a, -np.inf), axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
-    return out.item() if axis is None else np.squeeze(out, axis=axis)
 
 
 # =============================================================================
@@ -448,11 +423,10 @@ def compare(
     for name in bar:
         bar.set_postfix_str(name)
         m = models[name]
-        meth = _method_for(method, name, m, tracks)
         ev = evidence(
             m,
             track,
-            method=meth,
+            method=_requested(method, name),
             seed=seed,
             keep_draws=loo,
             draws=draws,
@@ -504,14 +478,13 @@ def _safe(name: Any) -> str:
     return s[:80]
 
 
-def _write_atomic(df: pd.DataFrame, path: Path) -> None:
-    from ..cli import _write_csv  # temporary file in the same folder, then rename
-
+def _write_atomic(df: pd.DataFrame, path: Path) -> None:  # MERGE: _files.write_csv
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_csv(df, path)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
 
 
-def _pad_len(n: int) -> int:
+def _pad_len(n: int) -> int:  # MERGE: tracks.next_power_of_two
     return 1 << max(int(math.ceil(math.log2(max(n, 1)))), 0)
 
 
@@ -575,10 +548,65 @@ def compare_many(
     if len({str(i) for i in ids}) != len(ids):
         raise ModelError("compare_many needs distinct track ids")
     log_prior = _log_priors(names, model_priors)
-    folder = Path(out) / "tracks" if out is not None else None
-    files = {str(i): folder / f"{_safe(i)}.csv" for i in ids} if folder is not None else {}
-    if folder is not None and len(set(files.values())) != len(files):
+    files = _track_files(out, ids)
+    results = _finished_tracks(files, names)
+    todo = [i for i, t in enumerate(tracks) if str(t.id) not in results]
+    # tracks of several lengths: pad to powers of two so compiled programs are shared
+    plan = _ChunkPlan(
+        method,
+        loo,
+        draws,
+        tune,
+        chains,
+        dict(evidence_kw or {}),
+        pad=len({t.n_steps for t in tracks}) > 1,
+    )
+    bar = tqdm(
+        total=len(tracks),
+        initial=len(tracks) - len(todo),
+        desc=f"compare {len(names)} models",
+        unit="track",
+        disable=not progress,
+    )
+    with bar:
+        for c0 in range(0, len(todo), chunk_size):
+            chunk = [tracks[i] for i in todo[c0 : c0 + chunk_size]]
+            per_track = _compare_chunk(models, chunk, seed + c0, plan)
+            for k, t in enumerate(chunk):
+                evs = [per_track[n][k][0] for n in names]
+                loos = [per_track[n][k][1] for n in names]
+                df = _table(names, evs, loos, log_prior, seed, n_sim)
+                df.insert(0, "track", str(t.id))
+                df.insert(1, "n_steps", t.n_steps)
+                tid = str(t.id)
+                if files:
+                    _write_atomic(df, files[tid])
+                results[tid] = df
+                bar.update(1)
+                if on_track is not None:
+                    on_track(t.id, df)
+    table = pd.concat([results[str(i)] for i in ids], ignore_index=True)
+    table["track"] = table["track"].astype(str)
+    summary = comparison_summary(table, names)
+    if out is not None:
+        _write_atomic(table, Path(out) / "comparison.csv")
+        _write_atomic(summary, Path(out) / "summary.csv")
+    return ManyComparison(table, summary)
+
+
+def _track_files(out: str | os.PathLike | None, ids: list) -> dict[str, Path]:
+    """Track id -> its restart file ``out/tracks/<id>.csv`` (none without ``out``)."""
+    if out is None:
+        return {}
+    folder = Path(out) / "tracks"
+    files = {str(i): folder / f"{_safe(i)}.csv" for i in ids}
+    if len(set(files.values())) != len(files):
         files = {str(i): folder / f"{k:06d}_{_safe(i)}.csv" for k, i in enumerate(ids)}
+    return files
+
+
+def _finished_tracks(files: Mapping[str, Path], names: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Tables of the tracks an earlier run finished (readable, with every model)."""
     done: dict[str, pd.DataFrame] = {}
     for tid, path in files.items():
         if path.exists():
@@ -588,144 +616,154 @@ def compare_many(
                 continue
             if set(names) <= set(df["model"]) and len(df) >= len(names):
                 done[tid] = df
-    todo = [i for i, t in enumerate(tracks) if str(t.id) not in done]
-    bar = tqdm(
-        total=len(tracks),
-        initial=len(tracks) - len(todo),
-        desc=f"compare {len(names)} models",
-        unit="track",
-        disable=not progress,
-    )
-    results: dict[str, pd.DataFrame] = dict(done)
-    # tracks of several lengths: pad to powers of two so compiled programs are shared
-    pad = len({t.n_steps for t in tracks}) > 1
-    with bar:
-        for c0 in range(0, len(todo), chunk_size):
-            chunk = [tracks[i] for i in todo[c0 : c0 + chunk_size]]
-            per_track = _compare_chunk(
-                models,
-                chunk,
-                method,
-                seed + c0,
-                loo,
-                draws,
-                tune,
-                chains,
-                dict(evidence_kw or {}),
-                pad,
-            )
-            for k, t in enumerate(chunk):
-                evs = [per_track[n][k][0] for n in names]
-                loos = [per_track[n][k][1] for n in names]
-                df = _table(names, evs, loos, log_prior, seed, n_sim)
-                df.insert(0, "track", str(t.id))
-                df.insert(1, "n_steps", t.n_steps)
-                tid = str(t.id)
-                if folder is not None:
-                    _write_atomic(df, files[tid])
-                results[tid] = df
-                bar.update(1)
-                if on_track is not None:
-                    on_track(t.id, df)
-    table = pd.concat([results[str(i)] for i in ids], ignore_index=True)
-    table["track"] = table["track"].astype(str)
-    summary = _summary(table, names)
-    if out is not None:
-        _write_atomic(table, Path(out) / "comparison.csv")
-        _write_atomic(summary, Path(out) / "summary.csv")
-    return ManyComparison(table, summary)
+    return done
+
+
+@dataclasses.dataclass(frozen=True)
+class _ChunkPlan:
+    """Settings every track of a ``compare_many`` chunk shares."""
+
+    method: str | Mapping[str, str]
+    loo: bool
+    draws: int
+    tune: int
+    chains: int
+    evidence_kw: Mapping[str, Any]
+    pad: bool
+
+    def pad_to(self, t: Track) -> int | None:
+        return _pad_len(t.n_steps) if self.pad else None
 
 
 def _compare_chunk(
-    models, chunk: list[Track], method, seed, loo, draws, tune, chains, ev_kw, pad: bool
+    models: Mapping[str, Model], chunk: list[Track], seed: int, plan: _ChunkPlan
 ) -> dict:
     """Evidence (and LOO) of every model for every track of a chunk.
 
     Returns name -> list over tracks of (Evidence, loo dict or None)."""
     out: dict[str, list] = {}
-
-    def pad_to(t: Track) -> int | None:
-        return _pad_len(t.n_steps) if pad else None
-
     for name, m in models.items():
-        meths = [_method_for(method, name, m, [t]) for t in chunk]
         res: list = [None] * len(chunk)
-        nuts_idx = [k for k, mm in enumerate(meths) if mm == "bridge"]
+        nuts: list[int] = []  # tracks whose evidence needs NUTS and bridge sampling
         notes: dict[int, str] = {}
-        for k, mm in enumerate(meths):
-            if mm == "bridge":
+        for k, t in enumerate(chunk):
+            ev, note = _direct_evidence(m, t, _requested(plan.method, name), seed + k, plan)
+            if ev is None:
+                nuts.append(k)
+                if note:
+                    notes[k] = note
                 continue
-            t = chunk[k]
-            if mm == "quadrature":
-                bucket = "pow2" if pad else "exact"
-                tol, n_draws = ev_kw.get("tol", 0.01), ev_kw.get("n_draws", 4000)
-                ev = _quadrature_evidence(m, [t], tol, loo, n_draws, seed + k, bucket)
-            elif (
-                mm == "auto"
-            ):  # importance sampling if its diagnostics pass, else NUTS + bridge below
-                ev = evidence(m, t, method="importance", seed=seed + k, keep_draws=loo, **ev_kw)
-                ok, why = importance_reliable(ev)
-                if not ok:
-                    nuts_idx.append(k)
-                    notes[k] = why + "; bridge sampling instead"
-                    continue
-                ev = dataclasses.replace(ev, details={**ev.details, "auto": why})
-            else:
-                ev = evidence(m, t, method=mm, seed=seed + k, keep_draws=loo, **ev_kw)
             lo = None
-            if loo and ev.draws:
-                lo = _loo(_pointwise(m, [t], ev.draws, pad_to=pad_to(t)), _reff(ev.draws))
+            if plan.loo and ev.draws:
+                lo = _loo(_pointwise(m, [t], ev.draws, pad_to=plan.pad_to(t)), _reff(ev.draws))
             res[k] = (ev, lo)
-        if nuts_idx:
-            nuts_idx.sort()
-            sub = TrackSet([chunk[k] for k in nuts_idx])
-            t0 = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                idata = sample_many(
-                    m,
-                    sub,
-                    draws=draws,
-                    tune=tune,
-                    chains=chains,
-                    seed=seed,
-                    progress=False,
-                    warn=False,
-                    target_accept=0.95,
-                )
-            t_nuts = (time.perf_counter() - t0) / len(nuts_idx)
-            post = idata.posterior
-            steps = np.asarray(idata.sample_stats["n_steps"]).sum(axis=(0, 1))
-            ll_all = np.asarray(idata.log_likelihood["obs"])  # (chain, draw, track, step)
-            for j, k in enumerate(nuts_idx):
-                t = chunk[k]
-                t1 = time.perf_counter()
-                params = {p: np.asarray(post[p].values[:, :, j]) for p in m.param_names}
-                flat = {p: v.reshape(-1, *v.shape[2:]) for p, v in params.items()}
-                target = _Target(m, t, pad_to=pad_to(t))
-                theta = target.unconstrained(flat).reshape(chains, -1, target.size)
-                log_z, err, n_eval, details = _bridge(target, theta, seed + k)
-                details["divergences"] = int(
-                    np.asarray(idata.sample_stats["diverging"].values[:, :, j]).sum()
-                )
-                if k in notes:
-                    details["auto"] = notes[k]
-                ev = Evidence(
-                    float(log_z),
-                    float(err),
-                    "bridge",
-                    int(n_eval + steps[j]),
-                    t_nuts + time.perf_counter() - t1,
-                    m.name,
-                    details,
-                )
-                lo = _loo(ll_all[:, :, j, : t.n_steps], _reff(params)) if loo else None
-                res[k] = (ev, lo)
+        if nuts:
+            for k, r in zip(
+                nuts,
+                _bridge_chunk(m, [chunk[k] for k in nuts], nuts, seed, plan, notes),
+                strict=True,
+            ):
+                res[k] = r
         out[name] = res
     return out
 
 
-def _summary(table: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+def _direct_evidence(
+    model: Model, t: Track, requested: str, seed: int, plan: _ChunkPlan
+) -> tuple[Evidence | None, str | None]:
+    """The evidence of one track by a method that needs no NUTS, or ``(None, note)``
+    when NUTS and bridge sampling must run (asked for, or importance sampling
+    rejected under "auto")."""
+    chosen = choose_method(model, [t], requested)
+    ev_kw = dict(plan.evidence_kw)
+    if chosen == "bridge":
+        return None, None
+    if chosen == "quadrature":
+        return quadrature_evidence(
+            model,
+            [t],
+            tol=ev_kw.get("tol", 0.01),
+            keep_draws=plan.loo,
+            n_draws=ev_kw.get("n_draws", 4000),
+            seed=seed,
+            bucket="pow2" if plan.pad else "exact",
+        ), None
+    ev = evidence(model, t, method=chosen, seed=seed, keep_draws=plan.loo, **ev_kw)
+    if requested == "auto":  # importance sampling if its diagnostics pass, else NUTS + bridge
+        ok, why = importance_reliable(ev)
+        if not ok:
+            return None, why + "; bridge sampling instead"
+        ev = dataclasses.replace(ev, details={**ev.details, "auto": why})
+    return ev, None
+
+
+def _bridge_chunk(
+    model: Model,
+    tracks: list[Track],
+    index: list[int],
+    seed: int,
+    plan: _ChunkPlan,
+    notes: Mapping[int, str],
+) -> list[tuple]:
+    """NUTS for ``tracks`` at once (:func:`sample_many`), then bridge sampling per track.
+
+    ``index``: the tracks' positions in the chunk (their seed offsets)."""
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = sample_many(
+            model,
+            TrackSet(tracks),
+            draws=plan.draws,
+            tune=plan.tune,
+            chains=plan.chains,
+            seed=seed,
+            progress=False,
+            warn=False,
+            target_accept=0.95,
+        )
+    t_nuts = (time.perf_counter() - t0) / len(tracks)
+    post = _arviz.draws(idata, model.param_names, flat=False)  # (chain, draw, track, ...)
+    steps = np.asarray(idata.sample_stats["n_steps"]).sum(axis=(0, 1))
+    divergent = np.asarray(idata.sample_stats["diverging"]).sum(axis=(0, 1))
+    ll_all = np.asarray(idata.log_likelihood["obs"])  # (chain, draw, track, step)
+    out = []
+    for j, (k, t) in enumerate(zip(index, tracks, strict=True)):
+        params = {p: v[:, :, j] for p, v in post.items()}
+        ev = bridge_evidence(
+            model,
+            t,
+            params,
+            seed=seed + k,
+            n_steps=int(steps[j]),
+            divergences=int(divergent[j]),
+            seconds=t_nuts,
+            pad_to=plan.pad_to(t),
+            note=notes.get(k),
+        )
+        lo = _loo(ll_all[:, :, j, : t.n_steps], _reff(params)) if plan.loo else None
+        out.append((ev, lo))
+    return out
+
+
+def comparison_summary(table: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """How often each model wins over the tracks of a comparison table.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :attr:`ManyComparison.table` (or a single-track :func:`compare` table
+        with a ``track`` column).
+    names : sequence of str
+        The models, in the order of the rows.
+
+    Returns
+    -------
+    DataFrame
+        One row per model, most wins first: ``wins``, ``win_fraction``,
+        ``expected_wins``, ``mean_probability``, ``confident_wins``
+        (probability > 0.95), ``mean_log_z``, ``n_tracks``.
+    """
     rows = []
     n_tracks = table["track"].nunique()
     for n in names:
@@ -747,138 +785,3 @@ def _summary(table: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
         .sort_values("wins", ascending=False, kind="stable")
         .reset_index(drop=True)
     )
-
-
-# =============================================================================
-# figure and command line
-# =============================================================================
-def plot_comparison(
-    table: pd.DataFrame, summary: pd.DataFrame | None = None, max_tracks: int = 200
-):
-    """Model probabilities per track (stacked bars) and how many tracks each model wins.
-
-    Parameters
-    ----------
-    table : DataFrame
-        :attr:`ManyComparison.table` (a single-track :func:`compare` table works too).
-    summary : DataFrame, optional
-        :attr:`ManyComparison.summary` (computed from ``table`` if absent).
-    max_tracks : int
-        At most this many tracks are drawn (the first ones).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    import matplotlib.pyplot as plt
-
-    if "track" not in table.columns:
-        table = table.assign(track=str(table.attrs.get("track", "track")))
-    names = list(dict.fromkeys(table["model"]))
-    if summary is None:
-        summary = _summary(table, names)
-    wide = table.pivot_table(index="track", columns="model", values="probability", sort=False)
-    wide = wide.reindex(columns=names).iloc[:max_tracks]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [3, 1]})
-    colors = plt.get_cmap("tab10")
-    bottom = np.zeros(len(wide))
-    x = np.arange(len(wide))
-    for i, n in enumerate(names):
-        v = np.nan_to_num(wide[n].to_numpy())
-        ax1.bar(x, v, bottom=bottom, width=1.0, color=colors(i % 10), label=n, linewidth=0)
-        bottom += v
-    ax1.set_xlim(-0.5, len(wide) - 0.5)
-    ax1.set_ylim(0, 1)
-    ax1.set_xlabel("track")
-    ax1.set_ylabel("posterior model probability")
-    if len(wide) <= 30:
-        ax1.set_xticks(x, [str(t) for t in wide.index], rotation=90, fontsize="small")
-    ax1.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    s = summary.set_index("model").reindex(names)
-    ax2.barh(np.arange(len(names)), s["wins"], color=[colors(i % 10) for i in range(len(names))])
-    ax2.set_yticks(np.arange(len(names)), names)
-    ax2.invert_yaxis()
-    ax2.set_xlabel("tracks won")
-    fig.tight_layout()
-    return fig
-
-
-def add_compare_parser(sub) -> None:
-    """Register ``bayesdiff compare`` on an argparse sub-parser collection."""
-    from ..cli import _add_read_opts
-
-    p = sub.add_parser(
-        "compare", help="evidence, Bayes factors and model probabilities for every track"
-    )
-    _add_read_opts(p)
-    p.add_argument(
-        "--models",
-        default="bm,fbm,fbm+noise,langevin,levy,switch2",
-        help=f"comma-separated model names (known: {', '.join(MODEL_NAMES)})",
-    )
-    p.add_argument(
-        "--out", required=True, help="output folder (resumes if it holds earlier results)"
-    )
-    p.add_argument(
-        "--method",
-        default="auto",
-        choices=["auto", "quadrature", "bridge", "importance", "laplace"],
-    )
-    p.add_argument("--pooled", action="store_true", help="one comparison for all tracks together")
-    p.add_argument("--no-loo", action="store_true", help="skip PSIS-LOO")
-    p.add_argument("--draws", type=int, default=1000, help="NUTS draws per chain (bridge sampling)")
-    p.add_argument("--tune", type=int, default=1000, help="NUTS warm-up per chain")
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--min-points", type=int, default=3, help="skip tracks with fewer points")
-    p.set_defaults(func=compare_command)
-
-
-def compare_command(args) -> int:
-    """``bayesdiff compare TRACKS --models ... --out DIR``.
-
-    Writes ``comparison.csv`` (one row per track and model), ``per_track.csv``
-    (one row per track: chosen model, probabilities and log evidences),
-    ``summary.csv`` (wins per model), ``tracks/<id>.csv`` (restart points) and
-    ``comparison.png`` (probabilities per track; counts).
-    """
-    from ..cli import _read
-    from ..plots import save_figure
-
-    tracks = _read(args)
-    tracks = tracks.filter(min_points=args.min_points)
-    if len(tracks) == 0:
-        raise InferenceError(f"no track has {args.min_points} or more points")
-    models = models_from_spec(args.models)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    common = {
-        "method": args.method,
-        "seed": args.seed,
-        "loo": not args.no_loo,
-        "draws": args.draws,
-        "tune": args.tune,
-        "chains": args.chains,
-    }
-    if args.pooled:
-        table = compare(models, tracks, **common)
-        table.insert(0, "track", "pooled")
-        table.insert(1, "n_steps", int(sum(t.n_steps for t in tracks)))
-        summary = _summary(table, list(models))
-        _write_atomic(table, out / "comparison.csv")
-        _write_atomic(summary, out / "summary.csv")
-    else:
-        table, summary = compare_many(models, tracks, out, **common)
-    wide = table.pivot_table(index="track", columns="model", values="probability", sort=False)
-    wide = wide.reindex(columns=list(models)).add_prefix("p_")
-    lz = table.pivot_table(index="track", columns="model", values="log_z", sort=False)
-    lz = lz.reindex(columns=list(models)).add_prefix("log_z_")
-    chosen = table[table["chosen"].astype(bool)].set_index("track")["model"].rename("chosen")
-    per_track = (
-        pd.concat([chosen, wide, lz], axis=1).reset_index().rename(columns={"index": "track"})
-    )
-    _write_atomic(per_track, out / "per_track.csv")
-    save_figure(plot_comparison(table, summary), out / "comparison.png")
-    print(summary.to_string(index=False))
-    print(f"wrote {out / 'comparison.csv'}, per_track.csv, summary.csv, comparison.png")
-    return 0

@@ -21,6 +21,7 @@ import pandas as pd
 from ..errors import ModelError
 from ..models.base import Model, as_data
 from ..tracks import Track, TrackSet
+from . import _arviz
 
 __all__ = ["Segmentation", "Segmentations", "segment", "state_summary", "loo_n_states"]
 
@@ -101,11 +102,7 @@ def _draws(model: Model, idata, max_draws: int) -> tuple[dict[str, np.ndarray], 
             f"(it has {list(post.data_vars)})"
         )
     per_track = "track" in post[model.param_names[0]].dims
-    out = {}
-    for p in model.param_names:
-        a = np.asarray(post[p].values, np.float64)
-        a = a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])
-        out[p] = a
+    out = {p: np.asarray(a, np.float64) for p, a in _arviz.draws(post, model.param_names).items()}
     S = next(iter(out.values())).shape[0]
     if S > max_draws:
         idx = np.linspace(0, S - 1, max_draws).round().astype(int)
@@ -347,7 +344,7 @@ def segment(
     >>> segs = bd.segment(m, tracks, idata)  # doctest: +SKIP
     >>> segs.segments.head()  # doctest: +SKIP
     """
-    if not (hasattr(model, "state_probs_from_data") and hasattr(model, "viterbi_from_data")):
+    if not model.supports_segmentation:
         raise ModelError(f"{model.name} has no hidden states to segment")
     if not 0 < min_prob <= 1 or min_run < 1:
         raise ValueError("need 0 < min_prob <= 1 and min_run >= 1")
@@ -434,11 +431,9 @@ def loo_n_states(fits: Mapping[Any, Any], by: str = "track") -> pd.DataFrame:
         ``az.compare``'s table (``elpd_loo``, ``se``, ``elpd_diff``, ``dse``,
         ``weight``, ``warning``...), best model first.
     """
-    import arviz as az
-
     if by not in ("track", "step"):
         raise ValueError("by must be 'track' or 'step'")
-    prepared = {}
+    arrays, posteriors = {}, {}
     for label, idata in fits.items():
         ll = idata.log_likelihood["obs"]
         a = np.asarray(ll.values)  # (chain, draw, [track,] step)
@@ -450,7 +445,6 @@ def loo_n_states(fits: Mapping[Any, Any], by: str = "track") -> pd.DataFrame:
             a = a.reshape(a.shape[0], a.shape[1], -1)
             keep = ~np.isnan(a[0, 0])
             a = a[:, :, keep]
-        new = az.from_dict(log_likelihood={"obs": a})
-        new.add_groups(posterior=idata.posterior)  # for the relative effective sample size
-        prepared[str(label)] = new
-    return az.compare(prepared, ic="loo")
+        arrays[str(label)] = a
+        posteriors[str(label)] = idata.posterior
+    return _arviz.compare_loo(arrays, posteriors)

@@ -251,6 +251,21 @@ class Model:
         params = self.sample_params(data.dim)
         numpyro.factor("loglik", self.fast_loglik(params, data, regular))
 
+    # MERGE: H1's declared hooks replace these
+    supports_segmentation: ClassVar[bool] = False
+
+    def param_dims(self, name: str) -> tuple[str, ...] | None:
+        return None
+
+    def numpyro_model_pooled(self, batches) -> None:
+        params = self.sample_params(batches[0][0].dim)
+        total = 0.0
+        for d, r in batches:
+            total = total + jnp.sum(
+                jax.vmap(lambda dd, r=r: self.loglik_from_data(params, dd, r))(d)
+            )
+        numpyro.factor("loglik", total)
+
     def init_values(self, data: TrackData) -> dict[str, jax.Array]:
         """Starting values near the data (constrained space); default: prior medians."""
         return {}

@@ -300,6 +300,8 @@ class Switching(Model):
         K = self.n_states
         return {"D": (K,), "P": (K, K), "v": (K, dim), "sigma": ()}[name]
 
+    supports_segmentation: ClassVar[bool] = True  # MERGE
+
     def param_dims(self, name: str) -> tuple[str, ...] | None:
         """ArviZ dimension names of each parameter's trailing axes."""
         return {"D": ("state",), "P": ("state", "to_state"), "v": ("state", "coord"),
