@@ -101,17 +101,17 @@ def test_pointwise_draws_in_memory_bounded_batches(fbm_idata, fbm_track, monkeyp
     """The pointwise log-likelihoods of all draws are computed in batches of draws sized
     to a memory budget (one vmap over 4000 draws of a 1000-step FBM track needed ~32 GB):
     batches of one draw give the same numbers as the default batch."""
-    import bayesdiff.inference.sampling as S
+    from bayesdiff.inference import _programs
     from bayesdiff.models.base import as_data
 
     m = bd.models.FBM()
     data, regular = as_data(fbm_track)
     params = {k: fbm_idata.posterior[k].values[:, :7] for k in ("alpha", "D")}
-    full = np.asarray(S._pointwiser(m, regular, lane_axis=None)(params, data))
-    monkeypatch.setattr(S, "_POINTWISE_BYTES", 1)
-    S._JITTED.clear()
-    one_by_one = np.asarray(S._pointwiser(m, regular, lane_axis=None)(params, data))
-    S._JITTED.clear()
+    full = np.asarray(_programs.pointwise_program(m, regular, "lanes")(params, data))
+    monkeypatch.setattr(_programs, "POINTWISE_BYTES", 1)
+    bd.inference.clear_caches()
+    one_by_one = np.asarray(_programs.pointwise_program(m, regular, "lanes")(params, data))
+    bd.inference.clear_caches()
     np.testing.assert_allclose(one_by_one, full, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(
         full, fbm_idata.log_likelihood.obs.values[:, :7], rtol=1e-12, atol=1e-12
