@@ -1,0 +1,105 @@
+"""The ``bayesdiff`` command line.
+
+Every command reads the same track formats (``bayesdiff.read_tracks``), writes
+its results into an output folder (netCDF for posteriors, CSV for tables, PNG
+for figures) and shows progress on long work. Bad input ends with a one-line
+message naming the file, track and row, and exit status 2.
+
+One module per command group registers its sub-commands: :mod:`.tracks`
+(``info``, ``simulate``) and :mod:`.fit` (``fit``, ``demo``); the options
+they share are in :mod:`._common`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import matplotlib
+
+from .._version import __version__
+from ..errors import BayesdiffError
+
+# The library's compare, train, predict and calibrate commands import these back
+# until they move into this package.
+from ._common import add_read_options as _add_read_opts  # noqa: F401
+from ._common import read_tracks_from_args as _read  # noqa: F401
+from ._common import write_csv as _write_csv  # noqa: F401
+from .fit import add_demo_parser, add_fit_parser
+from .tracks import add_info_parser, add_simulate_parser
+
+__all__ = ["main"]
+
+#: Sub-commands in the order ``bayesdiff --help`` lists them.
+_COMMANDS = (
+    add_info_parser,
+    add_demo_parser,
+    add_simulate_parser,
+    add_fit_parser,
+)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    """The ``bayesdiff`` argument parser with every sub-command."""
+    p = argparse.ArgumentParser(
+        prog="bayesdiff",
+        description="Bayesian inference for single-particle trajectories with anomalous diffusion.",
+    )
+    p.add_argument("--version", action="version", version=f"bayesdiff {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for add in _COMMANDS:
+        add(sub)
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return p
+
+
+def _compare_command(sub) -> None:
+    from ..inference.compare import add_compare_parser
+
+    add_compare_parser(sub)
+
+
+def _neural_commands(sub) -> None:
+    from ..neural.cli import add_neural_parsers
+
+    add_neural_parsers(sub)
+
+
+def _calibrate_command(sub) -> None:
+    from ..calibration import add_calibrate_parser
+
+    add_calibrate_parser(sub)
+
+
+_EXTRA_COMMANDS = [_compare_command, _neural_commands, _calibrate_command]
+
+
+def _use_file_backend() -> None:
+    """Draw figures with the non-interactive Agg backend unless ``MPLBACKEND`` names one.
+
+    The command line only writes figures to files; a library import leaves the
+    user's backend alone.
+    """
+    if not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``bayesdiff`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
+
+    Errors of bayesdiff (bad input, unknown model) and missing files print
+    ``bayesdiff COMMAND: error: MESSAGE`` on stderr and return 2.
+    """
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    _use_file_backend()
+    try:
+        return int(args.func(args) or 0)
+    except (BayesdiffError, FileNotFoundError) as err:
+        print(f"bayesdiff {args.command}: error: {err}", file=sys.stderr)
+        return 2
