@@ -2,7 +2,7 @@
 
 :func:`compare` ranks models for one track (or a pooled TrackSet);
 :func:`compare_many` does it for every track of a TrackSet, restartably; the
-``bayesdiff compare`` command (:func:`compare_command`) wraps the latter.
+``bayesdiff compare`` command (``bayesdiff.cli.compare``) wraps the latter.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..errors import InferenceError, ModelError
+from ..errors import ModelError
 from ..models.base import Model, as_data
 from ..tracks import Track, TrackSet
 from . import _arviz
@@ -46,8 +46,6 @@ __all__ = [
     "models_from_spec",
     "MODEL_NAMES",
     "plot_comparison",
-    "add_compare_parser",
-    "compare_command",
 ]
 
 #: Names understood by :func:`models_from_spec` (options may be combined and reordered).
@@ -801,84 +799,3 @@ def plot_comparison(
     ax2.set_xlabel("tracks won")
     fig.tight_layout()
     return fig
-
-
-def add_compare_parser(sub) -> None:
-    """Register ``bayesdiff compare`` on an argparse sub-parser collection."""
-    from ..cli import _add_read_opts
-
-    p = sub.add_parser(
-        "compare", help="evidence, Bayes factors and model probabilities for every track"
-    )
-    _add_read_opts(p)
-    p.add_argument(
-        "--models",
-        default="bm,fbm,fbm+noise,langevin,levy,switch2",
-        help=f"comma-separated model names (known: {', '.join(MODEL_NAMES)})",
-    )
-    p.add_argument(
-        "--out", required=True, help="output folder (resumes if it holds earlier results)"
-    )
-    p.add_argument(
-        "--method",
-        default="auto",
-        choices=["auto", "quadrature", "bridge", "importance", "laplace"],
-    )
-    p.add_argument("--pooled", action="store_true", help="one comparison for all tracks together")
-    p.add_argument("--no-loo", action="store_true", help="skip PSIS-LOO")
-    p.add_argument("--draws", type=int, default=1000, help="NUTS draws per chain (bridge sampling)")
-    p.add_argument("--tune", type=int, default=1000, help="NUTS warm-up per chain")
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--min-points", type=int, default=3, help="skip tracks with fewer points")
-    p.set_defaults(func=compare_command)
-
-
-def compare_command(args) -> int:
-    """``bayesdiff compare TRACKS --models ... --out DIR``.
-
-    Writes ``comparison.csv`` (one row per track and model), ``per_track.csv``
-    (one row per track: chosen model, probabilities and log evidences),
-    ``summary.csv`` (wins per model), ``tracks/<id>.csv`` (restart points) and
-    ``comparison.png`` (probabilities per track; counts).
-    """
-    from ..cli import _read
-    from ..plots import save_figure
-
-    tracks = _read(args)
-    tracks = tracks.filter(min_points=args.min_points)
-    if len(tracks) == 0:
-        raise InferenceError(f"no track has {args.min_points} or more points")
-    models = models_from_spec(args.models)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    common = {
-        "method": args.method,
-        "seed": args.seed,
-        "loo": not args.no_loo,
-        "draws": args.draws,
-        "tune": args.tune,
-        "chains": args.chains,
-    }
-    if args.pooled:
-        table = compare(models, tracks, **common)
-        table.insert(0, "track", "pooled")
-        table.insert(1, "n_steps", int(sum(t.n_steps for t in tracks)))
-        summary = _summary(table, list(models))
-        _write_atomic(table, out / "comparison.csv")
-        _write_atomic(summary, out / "summary.csv")
-    else:
-        table, summary = compare_many(models, tracks, out, **common)
-    wide = table.pivot_table(index="track", columns="model", values="probability", sort=False)
-    wide = wide.reindex(columns=list(models)).add_prefix("p_")
-    lz = table.pivot_table(index="track", columns="model", values="log_z", sort=False)
-    lz = lz.reindex(columns=list(models)).add_prefix("log_z_")
-    chosen = table[table["chosen"].astype(bool)].set_index("track")["model"].rename("chosen")
-    per_track = (
-        pd.concat([chosen, wide, lz], axis=1).reset_index().rename(columns={"index": "track"})
-    )
-    _write_atomic(per_track, out / "per_track.csv")
-    save_figure(plot_comparison(table, summary), out / "comparison.png")
-    print(summary.to_string(index=False))
-    print(f"wrote {out / 'comparison.csv'}, per_track.csv, summary.csv, comparison.png")
-    return 0
