@@ -6,8 +6,8 @@ for figures) and shows progress on long work. Bad input ends with a one-line
 message naming the file, track and row, and exit status 2.
 
 One module per command group registers its sub-commands: :mod:`.tracks`
-(``info``, ``simulate``), :mod:`.fit` (``fit``, ``demo``) and :mod:`.compare`;
-the options they share are in :mod:`._common`.
+(``info``, ``simulate``), :mod:`.fit` (``fit``, ``demo``), :mod:`.compare` and
+:mod:`.neural` (``train``, ``predict``); the options they share are in :mod:`._common`.
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ import matplotlib
 from .._version import __version__
 from ..errors import BayesdiffError
 
-# The library's train and predict commands import these back until they move into
-# this package; compare_many's _write_atomic imports _write_csv.
-from ._common import add_read_options as _add_read_opts  # noqa: F401
-from ._common import read_tracks_from_args as _read  # noqa: F401
+# MERGE: drop this alias once inference/compare.py writes with _files.write_csv (H0):
+# compare_many's _write_atomic imports it from here.
 from ._common import write_csv as _write_csv  # noqa: F401
 from .compare import add_compare_parser
 from .fit import add_demo_parser, add_fit_parser
+from .neural import add_predict_parser, add_train_parser
 from .tracks import add_info_parser, add_simulate_parser
 
 __all__ = ["main"]
@@ -39,6 +38,8 @@ _COMMANDS = (
     add_simulate_parser,
     add_fit_parser,
     add_compare_parser,
+    add_train_parser,
+    add_predict_parser,
 )
 
 
@@ -57,19 +58,13 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _neural_commands(sub) -> None:
-    from ..neural.cli import add_neural_parsers
-
-    add_neural_parsers(sub)
-
-
 def _calibrate_command(sub) -> None:
     from ..calibration import add_calibrate_parser
 
     add_calibrate_parser(sub)
 
 
-_EXTRA_COMMANDS = [_neural_commands, _calibrate_command]
+_EXTRA_COMMANDS = [_calibrate_command]
 
 
 def _use_file_backend() -> None:
