@@ -6,8 +6,9 @@ for figures) and shows progress on long work. Bad input ends with a one-line
 message naming the file, track and row, and exit status 2.
 
 One module per command group registers its sub-commands: :mod:`.tracks`
-(``info``, ``simulate``), :mod:`.fit` (``fit``, ``demo``), :mod:`.compare` and
-:mod:`.neural` (``train``, ``predict``); the options they share are in :mod:`._common`.
+(``info``, ``simulate``), :mod:`.fit` (``fit``, ``demo``), :mod:`.compare`,
+:mod:`.neural` (``train``, ``predict``) and :mod:`.calibrate`; the options they
+share are in :mod:`._common`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..errors import BayesdiffError
 # MERGE: drop this alias once inference/compare.py writes with _files.write_csv (H0):
 # compare_many's _write_atomic imports it from here.
 from ._common import write_csv as _write_csv  # noqa: F401
+from .calibrate import add_calibrate_parser
 from .compare import add_compare_parser
 from .fit import add_demo_parser, add_fit_parser
 from .neural import add_predict_parser, add_train_parser
@@ -40,6 +42,7 @@ _COMMANDS = (
     add_compare_parser,
     add_train_parser,
     add_predict_parser,
+    add_calibrate_parser,
 )
 
 
@@ -53,18 +56,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for add in _COMMANDS:
         add(sub)
-    for extra in _EXTRA_COMMANDS:
-        extra(sub)
     return p
-
-
-def _calibrate_command(sub) -> None:
-    from ..calibration import add_calibrate_parser
-
-    add_calibrate_parser(sub)
-
-
-_EXTRA_COMMANDS = [_calibrate_command]
 
 
 def _use_file_backend() -> None:
