@@ -18,7 +18,7 @@ estimator assumes. This module has
 * :func:`study`, which simulates test tracks from stated priors, runs every
   estimator and returns a tidy table of every metric by estimator, model,
   length and SNR (resumable, with figures), and the ``bayesdiff calibrate``
-  command (:func:`add_calibrate_parser`).
+  command (``bayesdiff.cli.calibrate``).
 
 Positive scale parameters (``D``, ``v``, ``sigma``, ``k``) are compared on the
 natural-log scale and named ``logD``, ``logv``, ... in every table.
@@ -52,7 +52,7 @@ import pandas as pd
 from scipy import special, stats
 
 from ._files import atomic_path
-from .errors import BayesdiffError, ModelError
+from .errors import BayesdiffError
 from .tracks import Track, TrackSet
 
 __all__ = [
@@ -91,7 +91,6 @@ __all__ = [
     "summarize",
     "write_figures",
     "markdown_report",
-    "add_calibrate_parser",
 ]
 
 #: Interval levels reported in the study table.
@@ -1463,116 +1462,3 @@ def _markdown_table(table: pd.DataFrame) -> str:
     sep = "|" + "|".join("---" for _ in cols) + "|"
     body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in t.itertuples(index=False)]
     return "\n".join([head, sep, *body])
-
-
-# =============================================================================
-# command line
-# =============================================================================
-def _split(s: str) -> list[str]:
-    return [x.strip() for x in s.split(",") if x.strip()]
-
-
-def add_calibrate_parser(sub) -> None:
-    """Add ``bayesdiff calibrate`` to the CLI's subparsers."""
-    p = sub.add_parser(
-        "calibrate",
-        help="calibration study: coverage, SBC, ENCE of each estimator on simulated tracks",
-        description="Simulate test tracks from the study priors, run each estimator and write "
-        "calibration_table.csv, figures (PNG) and report.md to --out.",
-    )
-    p.add_argument(
-        "--models",
-        default="fbm",
-        help="generating models, comma-separated (fbm, levy, langevin, bm, switch2)",
-    )
-    p.add_argument("--lengths", default="50,100,200", help="track lengths (increments)")
-    p.add_argument("--n-tracks", type=int, default=200, help="test tracks per cell")
-    p.add_argument("--snr", default="inf", help="signal-to-noise ratios, e.g. inf,5,2")
-    p.add_argument(
-        "--estimators",
-        default="bayes,msd",
-        help="bayes, ensemble, member, msd, hmm (comma-separated)",
-    )
-    p.add_argument(
-        "--misspecified",
-        default="",
-        help="generating models analysed with the first --models model, e.g. langevin",
-    )
-    p.add_argument("--draws", type=int, default=400, help="NUTS draws per chain")
-    p.add_argument("--tune", type=int, default=400, help="NUTS warm-up per chain")
-    p.add_argument("--chains", type=int, default=2)
-    p.add_argument("--thin", type=int, default=2, help="keep every THIN-th draw")
-    p.add_argument("--dt", type=float, default=0.05, help="frame interval (s)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output folder (resumable)")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=cmd_calibrate)
-
-
-def _estimators_from_names(names: Sequence[str], args) -> list:
-    out = []
-    for n in names:
-        if n == "bayes":
-            out.append(Bayes(draws=args.draws, tune=args.tune, chains=args.chains, thin=args.thin))
-        elif n == "msd":
-            out.append(MSDFit())
-        elif n in ("ensemble", "member"):
-            _default_ensemble()  # a clear error now rather than mid-study
-            out.append(Neural() if n == "ensemble" else Neural(member=0))
-        elif n in ("hmm", "hmm-ml"):
-            out.append(HMMFit())
-        else:
-            raise BayesdiffError(
-                f"--estimators: unknown estimator {n!r} (bayes, ensemble, member, msd, hmm)"
-            )
-    return out
-
-
-def cmd_calibrate(args) -> int:
-    from .plots import plt  # noqa: F401  (Agg backend before any figure)
-
-    try:
-        lengths = [int(x) for x in _split(args.lengths)]
-        snrs = [float(x) for x in _split(args.snr)]
-    except ValueError as err:
-        raise BayesdiffError(f"--lengths/--snr: {err}") from err
-    if not lengths or min(lengths) < 3:
-        raise BayesdiffError("--lengths: give track lengths >= 3, e.g. 50,100,200")
-    if args.n_tracks < 1:
-        raise BayesdiffError("--n-tracks must be >= 1")
-    known = study_models(args.dt)
-    models = _split(args.models)
-    for m in models + _split(args.misspecified):
-        if m not in known:
-            raise BayesdiffError(f"--models: unknown model {m!r} (known: {', '.join(known)})")
-    if not models:
-        raise BayesdiffError("--models: give at least one model")
-    ests = _estimators_from_names(_split(args.estimators), args)
-    specs = {m: known[m] for m in models}
-    mis = {m: known[models[0]].model for m in _split(args.misspecified)}
-    t0 = time.perf_counter()
-    try:
-        res = study(
-            ests,
-            specs,
-            lengths=lengths,
-            snr=snrs,
-            n_tracks=args.n_tracks,
-            seed=args.seed,
-            out=args.out,
-            misspecified=mis,
-            progress=not args.no_progress,
-        )
-    except ModelError as err:
-        raise BayesdiffError(str(err)) from err
-    seconds = time.perf_counter() - t0
-    import sys
-
-    command = "bayesdiff " + " ".join(sys.argv[1:]) if sys.argv[1:] else "bayesdiff calibrate"
-    report = markdown_report(res.table, res.figures, command=command, seconds=seconds)
-    path = Path(args.out) / "report.md"
-    with atomic_path(path) as tmp:
-        tmp.write_text(report)
-    print(_markdown_table(res.table))
-    print(f"wrote {args.out}/calibration_table.csv, report.md and {len(res.figures)} figures")
-    return 0

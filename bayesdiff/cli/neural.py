@@ -6,22 +6,34 @@ saved ensemble (``--network default`` is the one shipped with bayesdiff) and
 writes ``predictions.csv`` (one row per track), ``skipped.csv`` (tracks the
 network cannot read, with the reason) and, with ``--netcdf``, draws from the
 predictive mixture as ``predictions.nc``.
+
+``bayesdiff.neural`` (Flax, Optax) is imported when one of these commands runs,
+so that the other commands start without it.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..errors import BayesdiffError
+import pandas as pd
 
-__all__ = ["add_neural_parsers"]
+from ..errors import BayesdiffError, TrackError
+from ..inference import to_netcdf
+from ..tracks import Track, TrackSet
+from ._common import add_read_options, parse_ints, read_tracks_from_args, split_list, write_csv
+
+if TYPE_CHECKING:
+    from ..neural import AmortizedEstimator, DeepEnsemble
+
+__all__ = ["add_train_parser", "add_predict_parser", "cmd_train", "cmd_predict"]
 
 
-def add_neural_parsers(sub) -> None:
-    """Register ``train`` and ``predict`` on an argparse sub-parser collection."""
-    from ..cli import _add_read_opts
-
+def add_train_parser(sub) -> None:
+    """Register ``bayesdiff train`` on an argparse sub-parser collection."""
     p = sub.add_parser("train", help="train a deep ensemble of amortized estimators")
     p.add_argument("--out", required=True, help="output folder (resumes from its checkpoints)")
     p.add_argument(
@@ -37,43 +49,37 @@ def add_neural_parsers(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
 
-    q = sub.add_parser("predict", help="amortized estimates of alpha, D and the model class")
-    _add_read_opts(q)
-    q.add_argument(
+
+def add_predict_parser(sub) -> None:
+    """Register ``bayesdiff predict`` on an argparse sub-parser collection."""
+    p = sub.add_parser("predict", help="amortized estimates of alpha, D and the model class")
+    add_read_options(p)
+    p.add_argument(
         "--network", default="default", help="saved network folder, or 'default' (shipped)"
     )
-    q.add_argument("--out", required=True, help="output folder")
-    q.add_argument("--netcdf", action="store_true", help="also write draws as predictions.nc")
-    q.add_argument("--draws", type=int, default=1000, help="draws per track for --netcdf")
-    q.add_argument("--seed", type=int, default=0)
-    q.set_defaults(func=cmd_predict)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--netcdf", action="store_true", help="also write draws as predictions.nc")
+    p.add_argument("--draws", type=int, default=1000, help="draws per track for --netcdf")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_predict)
 
 
-def _ints(text: str, what: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise BayesdiffError(f"{what} expects comma-separated integers, got {text!r}") from None
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train (or resume training) a deep ensemble and save it to ``--out``."""
+    from .. import neural
 
-
-def cmd_train(args) -> int:
-    import time
-
-    from .networks import Architecture
-    from .train import train
-
-    lengths = _ints(args.lengths, "--lengths")
+    lengths = parse_ints(args.lengths, "--lengths")
     if len(lengths) != 2:
         raise BayesdiffError(f"--lengths expects MIN,MAX, got {args.lengths!r}")
     t0 = time.time()
-    ens = train(
-        models=[m.strip() for m in args.models.split(",") if m.strip()],
+    ens = neural.train(
+        models=split_list(args.models),
         lengths=lengths,
-        dims=_ints(args.dims, "--dims"),
+        dims=parse_ints(args.dims, "--dims"),
         n_train=args.n_train,
         members=args.members,
         seed=args.seed,
-        architecture=Architecture(kind=args.kind),
+        architecture=neural.Architecture(kind=args.kind),
         minutes=args.minutes,
         out=args.out,
         progress=not args.quiet,
@@ -82,29 +88,16 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_predict(args) -> int:
-    import pandas as pd
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Amortized estimates for every track the network can read; the others in skipped.csv."""
+    from .. import neural
 
-    from ..cli import _read, _write_csv
-    from ..errors import TrackError
-    from ..inference import _arviz
-    from ..tracks import TrackSet
-    from .ensemble import default_ensemble, load
-    from .features import check_tracks
-
-    net = default_ensemble() if args.network == "default" else load(args.network)
-    ts = _read(args)
-    keep, skipped = [], []
-    for t in ts:
-        try:
-            check_tracks(TrackSet([t]), net.min_length, net.dims)
-        except TrackError as err:
-            skipped.append({"track": t.id, "n_points": t.n_points, "reason": str(err)})
-            continue
-        keep.append(t)
+    net = neural.default_ensemble() if args.network == "default" else neural.load(args.network)
+    ts = read_tracks_from_args(args)
+    keep, skipped = readable_tracks(net, ts)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_csv(pd.DataFrame(skipped, columns=["track", "n_points", "reason"]), out / "skipped.csv")
+    write_csv(pd.DataFrame(skipped, columns=["track", "n_points", "reason"]), out / "skipped.csv")
     if skipped:
         short = sum("points;" in s["reason"] for s in skipped)
         print(
@@ -119,11 +112,28 @@ def cmd_predict(args) -> int:
         )
     kept = TrackSet(keep)
     table = net.predict(kept)
-    _write_csv(table, out / "predictions.csv")
+    write_csv(table, out / "predictions.csv")
     msg = f"wrote {len(table)} predictions to {out / 'predictions.csv'}"
     if args.netcdf:
         idata = net.to_inference_data(kept, draws=args.draws, seed=args.seed)
-        _arviz.to_netcdf(idata, out / "predictions.nc")
+        to_netcdf(idata, out / "predictions.nc")
         msg += f" and draws to {out / 'predictions.nc'}"
     print(msg)
     return 0
+
+
+def readable_tracks(
+    net: DeepEnsemble | AmortizedEstimator, ts: TrackSet
+) -> tuple[list[Track], list[dict]]:
+    """The tracks ``net`` can read, and one ``{track, n_points, reason}`` row per other track."""
+    from ..neural.features import check_tracks
+
+    keep, skipped = [], []
+    for t in ts:
+        try:
+            check_tracks(TrackSet([t]), net.min_length, net.dims)
+        except TrackError as err:
+            skipped.append({"track": t.id, "n_points": t.n_points, "reason": str(err)})
+            continue
+        keep.append(t)
+    return keep, skipped
