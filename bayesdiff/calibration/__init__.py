@@ -24,16 +24,7 @@ estimator assumes. This package has
 Positive scale parameters (``D``, ``v``, ``sigma``, ``k``) are compared on the
 natural-log scale and named ``logD``, ``logv``, ... in every table.
 
-References
-----------
-Talts, Betancourt, Simpson, Vehtari & Gelman, "Validating Bayesian inference
-algorithms with simulation-based calibration", arXiv:1804.06788 (2018).
-Levi, Gispan, Giladi & Fetaya, "Evaluating and calibrating uncertainty
-prediction in regression tasks", Sensors 22, 5540 (2022) (ENCE).
-Gneiting & Raftery, "Strictly proper scoring rules, prediction, and
-estimation", JASA 102, 359 (2007) (CRPS).
-Guo, Pleiss, Sun & Weinberger, "On calibration of modern neural networks",
-ICML (2017) (expected calibration error).
+The references of the metrics are listed in :mod:`.metrics`.
 """
 
 from ._columns import LOG_PARAMS as LOG_PARAMS

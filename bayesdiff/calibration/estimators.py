@@ -204,6 +204,14 @@ class Bayes(Estimator):
         return dataclasses.replace(self, model=model) if self.model is None else self
 
     def estimate(self, tracks: TrackSet, model, snr: float = math.inf) -> Estimate:
+        """Posterior draws of every track under :meth:`fit_model`, thinned by ``thin``.
+
+        Returns
+        -------
+        Estimate
+            Posterior means, standard deviations and the draws (scale parameters
+            logged), shape (n_draws, n_tracks) per parameter.
+        """
         from ..inference import sample_many
 
         m = self.fit_model(model, snr)
@@ -275,6 +283,9 @@ class Neural(Estimator):
         return f"{kind}-{self.fingerprint()}"
 
     def estimate(self, tracks: TrackSet, model=None, snr: float = math.inf) -> Estimate:
+        """The predictor's table as an estimate: ``alpha`` and ``logD`` means and sds
+        (alpha given ``model``'s class with ``conditional``) and the class probabilities.
+        """
         pred = self._predictor()
         t0 = time.perf_counter()
         df = pred.predict(tracks)
@@ -450,6 +461,8 @@ class MSDFit(Estimator):
         return msd_power_law(track, self.lags(track))
 
     def estimate(self, tracks: TrackSet, model=None, snr: float = math.inf) -> Estimate:
+        """:meth:`fit_track` of every track: ``alpha`` and ``logD`` with their regression
+        standard errors as ``sd``."""
         t0 = time.perf_counter()
         fits = [self.fit_track(t) for t in tracks]
         seconds = time.perf_counter() - t0
@@ -476,6 +489,8 @@ class HMMFit(Estimator):
     max_tracks: Any = None
 
     def estimate(self, tracks: TrackSet, model, snr: float = math.inf) -> Estimate:
+        """EM fit of ``model`` (a 2-state :class:`~bayesdiff.models.Switching` if it is
+        not switching) to every track: ``logD[k]`` point estimates, ``sd`` nan."""
         from ..models import Switching
 
         m = model if isinstance(model, Switching) else Switching(n_states=2)

@@ -18,7 +18,19 @@ __all__ = ["write_figures", "markdown_report", "markdown_table"]
 def write_figures(per_track: pd.DataFrame, table: pd.DataFrame, out: str | os.PathLike) -> list:
     """Reliability diagrams, coverage curves, SBC ECDF differences and MAE vs length.
 
-    Returns the list of PNG paths (``out/calibration_<kind>_<model>.png``).
+    Parameters
+    ----------
+    per_track, table : pandas.DataFrame
+        :attr:`StudyResult.per_track` and :attr:`StudyResult.table`.
+    out : path
+        Folder for the PNGs.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``out/calibration_<kind>_<model>.png`` for each generating model (kinds
+        ``reliability``, ``coverage``, ``sbc``) and ``out/calibration_mae_vs_length.png``;
+        figures with nothing to draw are left out.
     """
     from .. import plots
 
@@ -44,7 +56,24 @@ def write_figures(per_track: pd.DataFrame, table: pd.DataFrame, out: str | os.Pa
 def markdown_report(
     table: pd.DataFrame, figures: Sequence, command: str = "", seconds: float | None = None
 ) -> str:
-    """A short Markdown report: the command, the table, the figures."""
+    """A short Markdown report: the command, the table, the figures.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :attr:`StudyResult.table` (see :func:`markdown_table`).
+    figures : sequence of paths
+        Linked by file name (the report is meant to sit next to them).
+    command : str
+        The command that ran the study, shown in a code block.
+    seconds : float, optional
+        Wall time of the study.
+
+    Returns
+    -------
+    str
+        Markdown text starting with ``# Calibration study``.
+    """
     lines = ["# Calibration study", ""]
     if command:
         lines += ["```", command, "```", ""]

@@ -494,7 +494,34 @@ def train_member(
     progress: bool = True,
     val: list | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Train one network; returns ``(params, info)``. Resumes from its checkpoint if present."""
+    """Train one network; resumes from its checkpoint if present.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+    arch : Architecture
+        With its heads sized for ``cfg.models`` (as :func:`train` sets them).
+    seed : int
+        Initialization and data-stream seed.
+    member : int
+        Index of the member (names its checkpoint and progress bar).
+    deadline : float, optional
+        Wall-clock time (``time.time()``) at which to stop.
+    checkpoint_dir : path, optional
+        Folder of ``checkpoints/member<i>.msgpack``, written after every validation.
+    progress : bool
+        Show a progress bar.
+    val : list of dict, optional
+        Validation chunk (:func:`simulate_chunk`); default: simulated from ``seed``.
+
+    Returns
+    -------
+    params : pytree
+        The parameters with the lowest validation loss.
+    info : dict
+        ``seed``, ``history`` (step, mean training loss, validation loss),
+        ``steps``, ``best_val``, ``seconds``, ``resumed`` and ``first_loss``.
+    """
     from tqdm.auto import tqdm
 
     ckpt = _ckpt_path(checkpoint_dir, member)

@@ -49,8 +49,20 @@ def plot_reliability(per_track, n_bins: int = 8) -> Figure | None:
     """Reliability diagrams: RMSE against root mean predicted variance in bins of predicted sd.
 
     One panel per (parameter, length), one line per estimator; a calibrated
-    predictor lies on the diagonal (above it: over-confident). ``per_track``
-    is :attr:`bayesdiff.calibration.StudyResult.per_track` for one model.
+    predictor lies on the diagonal (above it: over-confident).
+
+    Parameters
+    ----------
+    per_track : pandas.DataFrame
+        :attr:`bayesdiff.calibration.StudyResult.per_track` for one model.
+    n_bins : int
+        Most equal-count bins of predicted sd (fewer for small cells: about
+        10 tracks a bin, at least 2 bins; :func:`~bayesdiff.calibration.ence`).
+
+    Returns
+    -------
+    matplotlib Figure or None
+        ``None`` when no track has a finite sd.
     """
     pt = per_track[np.isfinite(per_track["sd"].to_numpy(float))]
     if pt.empty:
@@ -86,7 +98,21 @@ def plot_reliability(per_track, n_bins: int = 8) -> Figure | None:
 
 
 def plot_coverage_curves(per_track) -> Figure | None:
-    """Coverage of central intervals against their nominal level (from each track's PIT)."""
+    """Coverage of central intervals against their nominal level (from each track's PIT).
+
+    Parameters
+    ----------
+    per_track : pandas.DataFrame
+        :attr:`bayesdiff.calibration.StudyResult.per_track` for one model.
+
+    Returns
+    -------
+    matplotlib Figure or None
+        One panel per (parameter, length), one curve per estimator at 49 levels
+        from 0.02 to 0.98 (:func:`~bayesdiff.calibration.coverage_from_pit`), the
+        diagonal and a grey band of +-2 binomial standard errors; ``None``
+        without a finite PIT.
+    """
     pt = per_track[np.isfinite(per_track["pit"].to_numpy(float))]
     if pt.empty:
         return None
@@ -121,6 +147,18 @@ def plot_sbc_ecdf(per_track, ci_prob: float = 0.95) -> Figure | None:
     ``(rank + U) / (n_draws + 1)``; for Gaussian predictors ``Phi(z)``.
     The band holds the whole ECDF difference with probability ``ci_prob``
     when calibrated. One panel per (parameter, length), one colour per estimator.
+
+    Parameters
+    ----------
+    per_track : pandas.DataFrame
+        :attr:`bayesdiff.calibration.StudyResult.per_track` for one model.
+    ci_prob : float
+        Probability of the simultaneous band.
+
+    Returns
+    -------
+    matplotlib Figure or None
+        ``None`` without a finite PIT.
     """
     pt = per_track[np.isfinite(per_track["pit"].to_numpy(float))]
     if pt.empty:
@@ -149,7 +187,21 @@ def plot_sbc_ecdf(per_track, ci_prob: float = 0.95) -> Figure | None:
 
 
 def plot_error_vs_length(table, metric: str = "mae") -> Figure | None:
-    """A metric (default MAE) against track length, one panel per (model, parameter)."""
+    """A metric (default MAE) against track length, one panel per (model, parameter).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :attr:`bayesdiff.calibration.StudyResult.table`.
+    metric : str
+        A column of the table (``mae``, ``rmse``, ``crps``, ...).
+
+    Returns
+    -------
+    matplotlib Figure or None
+        Log-log axes, one line per (estimator, fit model, SNR) -- dashed when
+        misspecified or noisy; ``None`` without parameter rows or that column.
+    """
     from matplotlib.ticker import NullFormatter
 
     t = table[table["parameter"] != "model"]

@@ -17,12 +17,39 @@ __all__ = ["plot_trace", "plot_posterior", "plot_model_check", "plot_comparison"
 
 
 def plot_trace(idata, var_names=None) -> Figure:
-    """Trace and density of every parameter, chains overlaid."""
+    """Trace and density of every parameter, chains overlaid (``arviz.plot_trace``).
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        From :func:`bayesdiff.sample` (or any posterior group).
+    var_names : sequence of str, optional
+        Parameters to draw (default: all).
+
+    Returns
+    -------
+    matplotlib Figure
+        Two panels per parameter: density and trace.
+    """
     return figure_of(_arviz.plot_trace(idata, var_names))
 
 
 def plot_posterior(idata, var_names=None, hdi_prob: float = 0.94) -> Figure:
-    """Posterior density of every parameter with its HDI."""
+    """Posterior density of every parameter with its HDI (``arviz.plot_posterior``).
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+    var_names : sequence of str, optional
+        Parameters to draw (default: all).
+    hdi_prob : float
+        Probability of the highest-density interval drawn.
+
+    Returns
+    -------
+    matplotlib Figure
+        One panel per parameter, titled with its name.
+    """
     return figure_of(_arviz.plot_posterior(idata, var_names, hdi_prob))
 
 

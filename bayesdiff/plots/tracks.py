@@ -13,7 +13,21 @@ __all__ = ["plot_tracks"]
 
 
 def plot_tracks(tracks: Track | TrackSet, max_tracks: int = 50, ax=None) -> Figure:
-    """Draw 2-D tracks (x, y), or 1-D tracks against time."""
+    """Draw 2-D tracks (x, y), or 1-D tracks against time.
+
+    Parameters
+    ----------
+    tracks : Track or TrackSet
+    max_tracks : int
+        At most this many tracks are drawn (the first ones), one line each.
+    ax : matplotlib Axes, optional
+        Where to draw (a new 5 x 5 inch figure if None).
+
+    Returns
+    -------
+    matplotlib Figure
+        Equal axis scales for 2-D tracks.
+    """
     import matplotlib.pyplot as plt
 
     ts = TrackSet([tracks]) if isinstance(tracks, Track) else tracks
