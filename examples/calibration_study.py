@@ -99,7 +99,7 @@ def main() -> None:
     report = cal.markdown_report(res.table, res.figures, "python examples/calibration_study.py",
                                  seconds)  # fmt: skip
     (out / "report.md").write_text(report)
-    print(cal._markdown_table(res.table))
+    print(cal.markdown_table(res.table))
     print(f"\nwall time {seconds:.0f} s; results in {out}")
     if not args.quick:
         for p in res.figures:

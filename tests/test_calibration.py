@@ -1,4 +1,4 @@
-"""Calibration metrics, negative controls, the study runner and ``bayesdiff calibrate``.
+"""Calibration metrics, negative controls, the estimators and the study runner.
 
 Statistical tests state their tolerance; every calibrated case is paired with
 negative controls that must be flagged (over-confident sd x 0.5,
@@ -15,7 +15,6 @@ from scipy import stats
 
 import bayesdiff as bd
 from bayesdiff import calibration as cal
-from bayesdiff.cli import main
 
 
 # -----------------------------------------------------------------------------
@@ -91,6 +90,8 @@ def test_classification_metrics_hand_computed():
     # bin [0.8, 1]: confidence 0.9, accuracy 0.5; bin [0.6, 0.8): confidence 0.6, accuracy 1
     assert r.ece == pytest.approx(0.5 * 0.4 + 0.5 * 0.4)
     assert r.table["n"].tolist() == [2, 2]
+    same = cal.ece_from_confidence(p.max(1), p.argmax(1) == y, n_bins=5)
+    assert same.ece == r.ece and same.table.equals(r.table)
 
 
 # -----------------------------------------------------------------------------
@@ -180,6 +181,35 @@ def test_msd_fit_recovers_brownian_exponent():
     # TAMSD of a straight line at unit speed: lag^2 per coordinate / dim
     tr = bd.Track(np.column_stack([np.arange(10.0), np.zeros(10)]), dt=1.0)
     np.testing.assert_allclose(cal.tamsd(tr, np.array([1, 2, 3])), [0.5, 2.0, 4.5])
+    # the estimator is the public fit with the public lags
+    t0 = ts[0]
+    np.testing.assert_array_equal(cal.MSDFit().lags(t0), np.arange(1, 41))  # 400 // 10
+    est0, se0 = cal.msd_power_law(t0, np.arange(1, 41))
+    assert (est.mean["alpha"][0], est.sd["alpha"][0]) == (est0[0], se0[0])
+    assert cal.msd_exponent(t0) == est0[0]
+
+
+def test_tamsd_by_hand_with_gaps_and_a_power_law():
+    """Gaps: only pairs of observed frames L apart count; a gap-free track gives the
+    plain sliding-window mean; x = t^(alpha/2) gives slope alpha exactly in the limit."""
+    x = np.array([0.0, 1.0, 3.0, 6.0, 10.0])
+    gapped = bd.Track(x[:, None], dt=1.0, frames=[0, 1, 2, 4, 5])
+    # frame pairs and squared steps: lag 1 (0,1),(1,2),(4,5): 1, 4, 16; lag 2 (0,2),(2,4): 9, 9;
+    # lag 3 (1,4),(2,5): 25, 49; lag 4 (0,4),(1,5): 36, 81; lag 9: none
+    np.testing.assert_allclose(cal.tamsd(gapped, np.array([1, 2, 3, 4, 9])),
+                               [7.0, 9.0, 37.0, 58.5, np.nan])  # fmt: skip
+    rng = np.random.default_rng(0)
+    walk = bd.Track(np.cumsum(rng.normal(size=(60, 2)), 0), dt=0.1)
+    want = [np.mean(np.sum((walk.positions[L:] - walk.positions[:-L]) ** 2, 1)) / 2
+            for L in (1, 5, 59)]  # fmt: skip
+    np.testing.assert_array_equal(cal.tamsd(walk, np.array([1, 5, 59])), want)
+    assert np.isnan(cal.tamsd(walk, np.array([60]))[0])
+    t = np.arange(1, 2001) * 0.01
+    ballistic = bd.Track(np.column_stack([t, 2 * t]), dt=0.01)  # MSD = 5 t^2 / 2 per coordinate
+    est, se = cal.msd_power_law(ballistic, np.arange(1, 11))
+    assert est[0] == pytest.approx(2.0, abs=1e-9) and est[1] == pytest.approx(np.log(1.25))
+    assert se[0] < 1e-6
+    assert np.isnan(cal.msd_exponent(ballistic, [1, 2]))  # fewer than 3 lags: no fit
 
 
 class _FakeNet:
@@ -237,9 +267,49 @@ def test_neural_estimator_class_conditional_alpha():
         e = est.estimate(ts, model)
         np.testing.assert_allclose([e.mean["alpha"], e.sd["alpha"]], [[1.0] * 3, [0.3] * 3])
     assert cal.Neural(predictor=net).fingerprint() == "external"
-    if cal.neural_available():  # study cells are named by the weights
-        fp = cal.Neural().fingerprint()
-        assert fp == cal.Neural().fingerprint() != cal.Neural(member=0).fingerprint()
+
+
+def test_neural_cells_are_named_by_the_shipped_weights():
+    """Saved study cells of the shipped network carry these names: they must not change
+    unless the weights do (the eight digits start the ensemble's SHA-1 fingerprint)."""
+    ens = bd.neural.default_ensemble()
+    assert cal.neural_available()
+    assert cal.Neural().fingerprint() == "9be2eb45" == ens.fingerprint()[:8]
+    assert cal.Neural(member=0).fingerprint() == "43d59170" == ens.members[0].fingerprint()[:8]
+    fbm = bd.models.FBM()
+    assert cal.Neural().fit_label(fbm) == "fbm-9be2eb45"
+    assert cal.Neural(member=0, conditional=False).fit_label(fbm) == "mixture-43d59170"
+
+
+def test_estimator_protocol_cell_labels_and_misspecification():
+    fbm, lang = bd.models.FBM(), bd.models.Langevin()
+    bayes = cal.Bayes()
+    assert bayes.fit_label(fbm) == "fbm" and bayes.fit_label(fbm, snr=5.0) == "fbm+noise"
+    assert bayes.for_fit_model(fbm).model is fbm  # analyses Langevin tracks with FBM
+    assert bayes.for_fit_model(fbm).fit_label(lang) == "fbm"
+    fixed = cal.Bayes(model=lang)
+    assert fixed.for_fit_model(fbm) is fixed  # a model given by the user stays
+    for est in (cal.MSDFit(), cal.HMMFit()):
+        assert est.fit_label(fbm) == "-" and est.for_fit_model(fbm) is est
+        assert est.max_tracks is None and isinstance(est, cal.Estimator)
+
+    class Halves(cal.Estimator):  # a user's estimator: defaults for all but estimate
+        name = "halves"
+
+        def estimate(self, tracks, model=None, snr=math.inf):
+            n = len(tracks)
+            return cal.Estimate({"alpha": np.full(n, 0.5)}, {"alpha": np.full(n, 0.2)})
+
+    res = cal.study([Halves()], "fbm", lengths=[10], n_tracks=4, progress=False)
+    assert res.table["fit_model"].tolist() == ["-"] and res.table["n"].tolist() == [4]
+
+    class Bare:  # name and estimate only: refused with a clear message
+        name = "bare"
+
+        def estimate(self, tracks, model=None, snr=math.inf): ...
+
+    with pytest.raises(bd.errors.BayesdiffError, match="not an Estimator"):
+        cal.study([Bare()], "fbm", lengths=[10], n_tracks=4, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +336,14 @@ def test_study_end_to_end(tiny_study):
     assert m["accuracy"] == 1.0 and m["ece"] == pytest.approx(0.3)
     for c in ("mae", "rmse", "cov50", "cov90", "cov95", "ence", "sharpness", "crps"):
         assert np.isfinite(t.loc[t["parameter"] != "model", c]).all(), c
-    assert (out / "calibration_table.csv").exists()
+    written = pd.read_csv(out / "calibration_table.csv")
+    assert list(written.columns) == list(t.columns) and len(written) == len(t)
+    # cell files: estimator, model, fit label, length, SNR, seed and sizes (resumable names)
+    assert sorted(p.name for p in (out / "cells").glob("*.csv")) == [
+        "bayes__fbm__fbm__n20__snrinf__seed1_8of8.csv",
+        "fake__fbm__fbm-external__n20__snrinf__seed1_8of8.csv",
+        "msd__fbm__-__n20__snrinf__seed1_8of8.csv",
+    ]
     names = {p.name for p in res.figures}
     assert {
         "calibration_reliability_fbm.png",
@@ -274,6 +351,18 @@ def test_study_end_to_end(tiny_study):
         "calibration_sbc_fbm.png",
         "calibration_mae_vs_length.png",
     } <= names
+
+
+def test_markdown_report(tiny_study):
+    _, _, res = tiny_study
+    md = cal.markdown_report(res.table, res.figures, command="bayesdiff calibrate", seconds=3.4)
+    lines = md.splitlines()
+    assert lines[0] == "# Calibration study" and "Wall time: 3 s." in lines
+    table = cal.markdown_table(res.table)
+    header = table.splitlines()[0]
+    assert header.startswith("| estimator | model | fit_model | length |") and "bias" not in header
+    assert len(table.splitlines()) == 2 + len(res.table)
+    assert "![calibration_reliability_fbm](calibration_reliability_fbm.png)" in lines
 
 
 def test_study_resumes(tiny_study, monkeypatch):
@@ -330,52 +419,10 @@ def test_snr_adds_noise_and_fits_noise_model():
     truth = cal.simulate_truth(spec, 5, seed=0)
     assert truth["alpha"].shape == (5,) and np.all((truth["D"] > 1e-2) & (truth["D"] < 1))
     ts = spec.model.simulate(seed=0, params=truth, n_steps=30, dt=0.05, dim=2, n_tracks=5)
-    noisy = cal._add_noise(ts, 2.0, seed=0)
+    noisy = cal.add_noise(ts, 2.0, seed=0)
     assert not np.allclose(noisy[0].positions, ts[0].positions)
-    assert cal._add_noise(ts, math.inf, 0) is ts
+    assert cal.add_noise(ts, math.inf, 0) is ts
     assert cal.Bayes().fit_model(spec.model, 2.0).name == "fbm+noise"
-
-
-# -----------------------------------------------------------------------------
-# command line
-# -----------------------------------------------------------------------------
-def test_cli_calibrate_tiny(tmp_path, capsys):
-    rc = main(
-        [
-            "calibrate",
-            "--models",
-            "fbm",
-            "--lengths",
-            "20",
-            "--n-tracks",
-            "6",
-            "--estimators",
-            "msd",
-            "--out",
-            str(tmp_path),
-            "--no-progress",
-        ]
-    )
-    assert rc == 0
-    assert (tmp_path / "calibration_table.csv").exists()
-    assert (tmp_path / "report.md").read_text().startswith("# Calibration study")
-    assert list(tmp_path.glob("calibration_*.png"))
-    assert "msd" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["--models", "nosuch"],
-        ["--lengths", "2"],
-        ["--lengths", "a,b"],
-        ["--estimators", "magic"],
-    ],
-)
-def test_cli_calibrate_errors(tmp_path, capsys, argv):
-    rc = main(["calibrate", "--out", str(tmp_path), "--no-progress", *argv])
-    assert rc == 2
-    assert "error" in capsys.readouterr().err.lower()
 
 
 # -----------------------------------------------------------------------------

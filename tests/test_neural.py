@@ -23,7 +23,6 @@ from bayesdiff.errors import (
 from bayesdiff.neural import Architecture, TrainConfig
 from bayesdiff.neural.train import (
     DEFAULT_MODELS,
-    _compiled,
     alpha_heads,
     alpha_role,
     loss_terms,
@@ -63,8 +62,20 @@ def fbm_tracks():
 
 
 def test_public_face():
-    for name in bd.neural.__all__:
-        assert hasattr(bd.neural, name)
+    import importlib
+
+    from bayesdiff.neural import ensemble, networks
+
+    train = importlib.import_module("bayesdiff.neural.train")  # bd.neural.train is the function
+    assert sorted(bd.neural.__all__) == sorted(
+        ["train", "load", "default_ensemble", "AmortizedEstimator", "DeepEnsemble",
+         "Architecture", "TrainConfig", "DEFAULT_MODELS"]
+    )  # fmt: skip
+    # the package re-exports the objects of its modules, and train keeps its public names
+    assert bd.neural.train is train.train and bd.neural.load is ensemble.load
+    assert bd.neural.DeepEnsemble is ensemble.DeepEnsemble
+    assert bd.neural.Architecture is networks.Architecture
+    assert bd.neural.TrainConfig is train.TrainConfig and DEFAULT_MODELS == bd.neural.DEFAULT_MODELS
 
 
 def test_predict_shapes_and_columns(tiny, fbm_tracks):
@@ -124,13 +135,30 @@ def test_save_load_round_trip(tiny, fbm_tracks, tmp_path):
     )
 
 
+def test_fingerprint_names_the_weights(tiny, tmp_path):
+    """Equal weights, equal fingerprint (after a save/load round trip); other weights differ.
+    It is the SHA-1 of the stacked parameters' bytes in tree order."""
+    import hashlib
+
+    ens, out = tiny
+    fp = ens.fingerprint()
+    assert len(fp) == 40 and fp == bd.neural.load(out).fingerprint()
+    members = [m.fingerprint() for m in ens.members]
+    assert len({fp, *members}) == 3
+    h = hashlib.sha1()
+    for leaf in jax.tree.leaves(ens.members[1].params):
+        h.update(np.asarray(leaf, np.float32)[None].tobytes())
+    assert members[1] == h.hexdigest()
+    assert jax.tree.leaves(ens.stacked_params)[0].shape[0] == 2
+
+
 def test_training_lowers_loss(tiny):
     ens, _ = tiny
     cfg = TrainConfig(**{k: TINY_KW[k] for k in ("models", "lengths", "dims")})
     assert ens.arch == dataclasses.replace(TINY, alpha_heads=1)  # bm: point mass; fbm: a head
     net = ens.arch.build()
-    _, eval_fn = _compiled(ens.arch)  # compiled during training
-    data = simulate_chunk(cfg, 200, seed=123)  # the validation shapes: no new compilation
+    eval_fn = jax.jit(lambda p, d: loss_terms(net, p, d))
+    data = simulate_chunk(cfg, 200, seed=123)
     init = net.init(jax.random.PRNGKey(0), data[0]["x"][:2], data[0]["mask"][:2],
                     data[0]["dim"][:2])  # fmt: skip
 
@@ -256,17 +284,19 @@ def test_joint_head_trains_scores_and_round_trips(tiny_joint, fbm_tracks):
 def test_independent_network_has_no_correlation_column(tiny, fbm_tracks):
     ens, _ = tiny
     assert not ens.arch.joint and "alpha_logD_corr_fbm" not in ens.predict(fbm_tracks)
-    man = json.loads((bd.neural.ensemble._DEFAULT_DIR / "manifest.json").read_text())
-    assert "joint" not in man["architecture"]  # the shipped default loads as independent
+    default = bd.neural.default_ensemble()  # the shipped default loads as independent
+    assert not default.arch.joint and "joint" not in default.arch.to_dict()
 
 
 def test_compiles_once_per_bucket(tiny):
     ens, _ = tiny
-    ts = bd.models.FBM().simulate(1, {"alpha": 0.8, "D": 0.1}, 50, 0.1, dim=2, n_tracks=100)
+    ts = bd.models.FBM().simulate(1, {"alpha": 0.8, "D": 0.1}, 50, 0.1, dim=2, n_tracks=200)
     ens.predict(ts[:70])  # pads to 128 tracks
-    before = ens._apply._cache_size()
-    ens.predict(ts)  # 100 tracks, one bucket, same padded batch size: no new compilation
-    assert ens._apply._cache_size() == before
+    before = ens.network._cache_size()
+    ens.predict(ts[:100])  # 100 tracks, one bucket, same padded batch size: no new compilation
+    assert ens.network._cache_size() == before
+    ens.predict(ts)  # 200 tracks pad to 256: a new program
+    assert ens.network._cache_size() == before + 1
 
 
 def test_to_inference_data(tiny, fbm_tracks):

@@ -11,13 +11,13 @@ Gaussians. See ``docs/neural.md``.
 ['bm', 'fbm', 'langevin', 'levy', 'switch2']
 """
 
+from ._setup import DEFAULT_MODELS as DEFAULT_MODELS
+from ._setup import TrainConfig as TrainConfig
 from .ensemble import AmortizedEstimator as AmortizedEstimator
 from .ensemble import DeepEnsemble as DeepEnsemble
 from .ensemble import default_ensemble as default_ensemble
 from .ensemble import load as load
 from .networks import Architecture as Architecture
-from .train import DEFAULT_MODELS as DEFAULT_MODELS
-from .train import TrainConfig as TrainConfig
 from .train import train as train
 
 __all__ = [

@@ -47,9 +47,9 @@ import pandas as pd
 from .._version import __version__
 from ..errors import NetworkFileError
 from ..tracks import Track, TrackSet
+from ._setup import TrainConfig, alpha_heads, alpha_role, joint_head
 from .features import as_trackset, buckets, check_tracks, physical_log_d
 from .networks import Architecture
-from .train import TrainConfig, alpha_heads, alpha_role, joint_head
 
 __all__ = ["AmortizedEstimator", "DeepEnsemble", "load", "default_ensemble", "FORMAT"]
 
@@ -94,8 +94,32 @@ class _Predictor:
         """Track dimensions the network accepts."""
         return tuple(int(d) for d in self.config.dims)
 
-    def _stacked(self):
+    @property
+    def stacked_params(self) -> Any:
+        """The members' Flax parameters stacked along a leading member axis (float32)."""
         raise NotImplementedError
+
+    @property
+    def network(self):
+        """The network evaluated for every member at once, jit-compiled.
+
+        ``network(stacked_params, x, mask, dim)`` takes a batch of encoded tracks
+        (:func:`bayesdiff.neural.features.buckets`) and returns the raw head
+        outputs and the penultimate-layer features, each with a leading member
+        axis. It is compiled once per architecture and input shape.
+        """
+        return _apply_fn(self.arch)
+
+    def fingerprint(self) -> str:
+        """SHA-1 (hex) of the members' weights: equal for equal networks.
+
+        Hashes the bytes of every leaf of :attr:`stacked_params` in tree order,
+        so a retrained network gets another fingerprint.
+        """
+        h = hashlib.sha1()
+        for leaf in jax.tree.leaves(self.stacked_params):
+            h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+        return h.hexdigest()
 
     @property
     def alpha_classes(self) -> list[str]:
@@ -120,16 +144,12 @@ class _Predictor:
         v = np.stack([var[..., heads[k]] if heads[k] >= 0 else 0 * ones for k in cls], axis=-1)
         return w, m, v
 
-    @property
-    def _apply(self):
-        return _apply_fn(self.arch)
-
     # -- raw outputs -----------------------------------------------------------------------
     def _raw(self, tracks) -> tuple[TrackSet, dict[str, np.ndarray]]:
         """Per-member outputs: arrays of shape (M, n_tracks, ...), physical units."""
         ts = as_trackset(tracks)
         check_tracks(ts, self.min_length, self.dims)
-        params = self._stacked()
+        params = self.stacked_params
         M, N, K, H = self.n_members, len(ts), len(self.model_names), self.arch.alpha_heads
         shapes = {"alpha_mean": (H,), "alpha_var": (H,), "z_mean": (), "z_var": (), "logits": (K,)}
         if self._joint_head >= 0:
@@ -145,7 +165,7 @@ class _Predictor:
             dim = np.ones(size, np.float32)
             x[:n], mask[:n], dim[:n] = b.x, b.mask, b.dim
             mask[n:, 0] = 1.0  # padding rows: one dummy step keeps them finite
-            o, e = self._apply(params, x, mask, dim)
+            o, e = self.network(params, x, mask, dim)
             for k in out:
                 out[k][:, b.index] = np.asarray(o[k])[:, :n]
             emb[:, b.index] = np.asarray(e)[:, :n]
@@ -361,7 +381,9 @@ class AmortizedEstimator(_Predictor):
         self.config = config
         self.info = dict(info or {})
 
-    def _stacked(self):
+    @property
+    def stacked_params(self) -> Any:
+        """The parameters with a leading member axis of length 1."""
         return jax.tree.map(lambda a: a[None], self.params)
 
     @property
@@ -412,11 +434,9 @@ class DeepEnsemble(_Predictor):
         return len(self.members)
 
     @cached_property
-    def _stacked_params(self):
+    def stacked_params(self) -> Any:
+        """The members' parameters stacked along a leading axis (computed once)."""
         return jax.tree.map(lambda *a: jnp.stack(a), *[m.params for m in self.members])
-
-    def _stacked(self):
-        return self._stacked_params
 
     # -- files ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

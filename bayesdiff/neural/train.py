@@ -48,11 +48,18 @@ import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 import optax
 
-from ..errors import BayesdiffError, ModelError, NonFiniteError, ParameterError
-from ..models.registry import from_name
+from ..errors import BayesdiffError, NonFiniteError, ParameterError
+from ._setup import DEFAULT_MODELS as DEFAULT_MODELS
+from ._setup import TRAINING_PRIORS as TRAINING_PRIORS
+from ._setup import TrainConfig as TrainConfig
+from ._setup import alpha_heads as alpha_heads
+from ._setup import alpha_role as alpha_role
+from ._setup import defines_d as defines_d
+from ._setup import joint_head as joint_head
+from ._setup import training_model
+from .ensemble import AmortizedEstimator, DeepEnsemble
 from .features import bucket_length, encode
 from .networks import Architecture
 
@@ -67,159 +74,6 @@ __all__ = [
     "alpha_heads",
     "joint_head",
 ]
-
-#: Model classes of the default ensemble, in ``p_<name>`` order.
-DEFAULT_MODELS = ("bm", "fbm", "langevin", "levy", "switch2")
-
-#: Training priors that differ from the models' defaults (frame units, dt = 1).
-#: ``sigma`` of the noisy variants is set from the SNR, so its prior is opened up;
-#: the Langevin relaxation rate is kept where the trap shows within a track;
-#: the Lévy walk's alpha stops short of 2, where its simulator overflows.
-TRAINING_PRIORS: dict[str, dict[str, dist.Distribution]] = {
-    "langevin": {"k": dist.LogUniform(1e-3, 1.0)},
-    "levy": {"alpha": dist.Uniform(1.0, 1.9)},
-}
-_WIDE_SIGMA = dist.LogUniform(1e-12, 1e12)
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """What to simulate and how to train (stored in the manifest).
-
-    Attributes
-    ----------
-    models : tuple of str
-        Model classes (registry names: ``bm``, ``fbm``, ``langevin``, ``levy``,
-        ``switch2``, ...; options such as ``+noise`` are added by ``noise_fraction``).
-    lengths : (int, int)
-        Shortest and longest track, in points.
-    dims : tuple of int
-        Dimensions (1 and/or 2).
-    snr : (float, float)
-        Range of ``sqrt(D) / sigma`` (per frame) of noisy tracks.
-    noise_fraction : float
-        Fraction of tracks (of models with a noise option) with localization noise.
-    gap_fraction : float
-        Fraction of simulation groups observed with random missing frames.
-    n_train : int
-        Training tracks (simulated) per member; with ``reuse`` passes over each chunk.
-    batch_size, chunk, reuse, lr, val_every, patience, n_val :
-        Optimizer batch, tracks simulated at a time, passes over each chunk,
-        peak learning rate, steps between validations, validations without
-        improvement before stopping, validation tracks.
-    """
-
-    models: tuple[str, ...] = DEFAULT_MODELS
-    lengths: tuple[int, int] = (20, 500)
-    dims: tuple[int, ...] = (1, 2)
-    snr: tuple[float, float] = (1.0, 30.0)
-    noise_fraction: float = 0.5
-    gap_fraction: float = 0.1
-    n_train: int = 200_000
-    batch_size: int = 128
-    chunk: int = 2048
-    reuse: int = 3
-    lr: float = 2e-3
-    val_every: int = 250
-    patience: int = 6
-    n_val: int = 2000
-
-    def __post_init__(self) -> None:
-        lo, hi = self.lengths
-        if not 4 <= lo <= hi:
-            raise ParameterError(f"lengths must satisfy 4 <= min <= max points, got {self.lengths}")
-        if not set(self.dims) <= {1, 2} or not self.dims:
-            raise ParameterError(f"dims must be 1 and/or 2, got {self.dims}")
-        if not 0 < self.snr[0] <= self.snr[1]:
-            raise ParameterError(f"snr must be 0 < low <= high, got {self.snr}")
-        for name in self.models:
-            from_name(name)  # ModelError for unknown names
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["priors"] = {m: _describe_priors(m) for m in self.models}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
-        return cls(**kw)
-
-
-def _kind(name: str) -> str:
-    return from_name(name).kind
-
-
-def alpha_role(name: str) -> str:
-    """What alpha is for a model class: ``"free"``, ``"one"`` or ``"none"``.
-
-    ``"free"`` (FBM, Lévy walk): a variable exponent with its own Gaussian head;
-    ``"one"`` (Brownian, switching diffusion): exactly 1, a point mass in the
-    predictive distribution; ``"none"`` (Langevin): no single exponent, the
-    MSD saturates.
-    """
-    kind = _kind(name)
-    if kind in ("fbm", "levy"):
-        return "free"
-    return "none" if kind == "langevin" else "one"
-
-
-def defines_d(name: str) -> bool:
-    """Whether a model class has a diffusion coefficient target (the Lévy walk has none:
-    its flights are ballistic)."""
-    return _kind(name) != "levy"
-
-
-def alpha_heads(models: Sequence[str]) -> list[int]:
-    """Alpha-head index of every class (-1 for classes without a head)."""
-    out, h = [], 0
-    for name in models:
-        out.append(h if alpha_role(name) == "free" else -1)
-        h += alpha_role(name) == "free"
-    return out
-
-
-def joint_head(models: Sequence[str]) -> int:
-    """Alpha-head index of the first class with a variable alpha *and* a defined D, or -1.
-
-    That class (FBM by default) gets the joint (alpha, z) head of
-    ``Architecture(joint=True)``; the Lévy walk has no D target and keeps its
-    alpha-only head.
-    """
-    heads = alpha_heads(models)
-    for name, h in zip(models, heads):
-        if h >= 0 and defines_d(name):
-            return h
-    return -1
-
-
-def _model(name: str, noisy: bool):
-    base = from_name(name)
-    overrides = dict(TRAINING_PRIORS.get(base.kind, {}))
-    noisy = noisy and _with_noise(name) != name
-    spec = _with_noise(name) if noisy else name
-    m = from_name(spec)
-    if noisy:
-        overrides["sigma"] = _WIDE_SIGMA
-    return dataclasses.replace(m, priors=overrides or None)
-
-
-def _with_noise(name: str) -> str:
-    if "noise" in name.split("+"):
-        return name
-    try:
-        return name + "+noise" if "sigma" in from_name(name + "+noise").param_names else name
-    except ModelError:
-        return name
-
-
-def _describe_priors(name: str) -> dict[str, str]:
-    m = _model(name, noisy=False)
-    out = m.config()["priors"]
-    if _with_noise(name) != name:
-        out["sigma"] = "sqrt(D) / SNR, SNR ~ LogUniform(snr)"
-    return out
 
 
 def _draw(model, n: int, dim: int, key: jax.Array) -> dict[str, np.ndarray]:
@@ -246,7 +100,7 @@ def _frames(rng: np.random.Generator, n_steps: int, gaps: bool) -> np.ndarray:
 
 def _simulate_group(cfg, name, noisy, n, L, dim, n_steps, rng, key):
     """Positions (n, L + 1, dim), lags (L,), alpha (n,), log D (n,) (nan: undefined)."""
-    model = _model(name, noisy)
+    model = training_model(name, noisy)
     kind = model.kind
     params = _draw(model, n, dim, key)
     if kind == "switching":
@@ -491,6 +345,144 @@ def _compiled(arch: Architecture):
     return step_fn, eval_fn
 
 
+def _initial_state(cfg: TrainConfig, arch: Architecture, seed: int) -> dict[str, Any]:
+    """A fresh member: initialized parameters and optimizer, nothing trained yet."""
+    net = arch.build()
+    L0 = bucket_length(cfg.lengths[0])
+    init_x = jnp.zeros((2, L0, 4), jnp.float32)
+    params = _f32(net.init(jax.random.PRNGKey(seed), init_x, jnp.ones((2, L0)), jnp.ones((2,))))
+    opt_state = _optimizer().init(params)
+    return {
+        "params": params,
+        "opt_state": opt_state,
+        "best": params,
+        "step": 0,
+        "best_val": np.inf,
+        "bad": 0,
+        "done": False,
+        "seconds": 0.0,
+    }
+
+
+def _resume(ckpt: Path | None, state: dict[str, Any]) -> dict[str, Any]:
+    """The state saved in ``ckpt`` (same structure as ``state``), or ``state`` if there is none."""
+    if ckpt is not None and ckpt.exists():
+        try:
+            return flax.serialization.from_bytes(state, ckpt.read_bytes())
+        except Exception as err:  # noqa: BLE001 - a stale checkpoint is not fatal
+            warnings.warn(f"ignoring unreadable checkpoint {ckpt}: {err}", stacklevel=3)
+    return state
+
+
+class _MemberRun:
+    """One member's training loop: its state, learning-rate schedule, validation, checkpoints.
+
+    Each validation keeps the parameters with the lowest validation loss so far
+    (``best``) and counts validations without improvement (``bad``); training stops
+    at ``cfg.patience`` of them, after the planned steps, or past the deadline.
+    """
+
+    def __init__(self, cfg, arch, state, *, ckpt, deadline, val):
+        self.cfg = cfg
+        self.total_steps = max(1, int(cfg.n_train * cfg.reuse / cfg.batch_size))
+        self.warmup = min(200, self.total_steps // 10 + 1)
+        self.ckpt, self.deadline, self.val = ckpt, deadline, val
+        self.step_fn, self.eval_fn = _compiled(arch)
+        self.step = int(state["step"])
+        self.params, self.opt_state = state["params"], state["opt_state"]
+        self.best = state["best"]
+        self.best_val = float(state["best_val"])
+        self.bad = int(state["bad"])
+        self.t0 = time.time() - float(state["seconds"])
+        self.losses: list[float] = []
+        self.history: list[tuple[int, float, float]] = []
+
+    def lr_at(self, step: int, elapsed: float) -> float:
+        """Warm-up, then cosine decay over the run's progress in steps or time, whichever leads."""
+        cfg = self.cfg
+        if step < self.warmup:
+            return cfg.lr * (step + 1) / self.warmup
+        frac = step / self.total_steps
+        if self.deadline is not None:
+            frac = max(frac, elapsed / max(self.deadline - self.t0, 1e-9))
+        frac = min(frac, 1.0)
+        return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+    def validate(self, params) -> float:
+        """Mean loss over the validation set."""
+        tot, n = 0.0, 0
+        for d in self.val:
+            loss, _ = self.eval_fn(params, d)
+            tot += float(loss) * len(d["cls"])
+            n += len(d["cls"])
+        return tot / max(n, 1)
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.time() > self.deadline
+
+    def run(self, rng: np.random.Generator, bar) -> None:
+        """Train on fresh chunks until a stopping rule holds."""
+        stop = False
+        while self.step < self.total_steps and not stop:
+            chunk = simulate_chunk(self.cfg, self.cfg.chunk, seed=int(rng.integers(2**62)))
+            stop = self._train_on(chunk, rng, bar)
+            if self.out_of_time() and not stop:
+                v = self.validate(self.params)
+                if v < self.best_val:
+                    self.best, self.best_val = self.params, v
+                stop = True
+                self._checkpoint(done=True)
+
+    def _train_on(self, chunk, rng: np.random.Generator, bar) -> bool:
+        """``cfg.reuse`` passes over a chunk; True when a validation says stop."""
+        cfg = self.cfg
+        for _ in range(cfg.reuse):
+            for batch in _batches(chunk, cfg.batch_size, rng):
+                self.opt_state[1].hyperparams["learning_rate"] = jnp.asarray(
+                    self.lr_at(self.step, time.time() - self.t0), jnp.float32
+                )
+                self.params, self.opt_state, loss = self.step_fn(self.params, self.opt_state, batch)
+                self.losses.append(float(loss))
+                self.step += 1
+                bar.update(1)
+                if self.step % cfg.val_every == 0 or self.step >= self.total_steps:
+                    if self._after_validation(bar):
+                        return True
+        return False
+
+    def _after_validation(self, bar) -> bool:
+        """Validate, keep the best parameters, checkpoint; True when training should stop."""
+        cfg = self.cfg
+        v = self.validate(self.params)
+        recent = np.mean(self.losses[-cfg.val_every :])
+        self.history.append((self.step, float(recent), v))
+        bar.set_postfix(train=f"{recent:.3f}", val=f"{v:.3f}")
+        if v < self.best_val - 1e-3:
+            self.best, self.best_val, self.bad = self.params, v, 0
+        else:
+            self.bad += 1
+        stop = self.bad >= cfg.patience or self.step >= self.total_steps or self.out_of_time()
+        self._checkpoint(done=stop)
+        return stop
+
+    def _checkpoint(self, done: bool) -> None:
+        if self.ckpt is not None:
+            _write_ckpt(self.ckpt, self.params, self.opt_state, self.best, self.step,
+                        self.best_val, self.bad, done, self.t0)  # fmt: skip
+
+    def result(self, seed: int) -> tuple[Any, dict[str, Any]]:
+        """The best parameters and the training record."""
+        if not np.isfinite(self.best_val):
+            self.best_val = self.validate(self.params)
+            self.best = self.params
+        info: dict[str, Any] = {"seed": seed, "history": self.history}
+        info.update(steps=self.step, best_val=float(self.best_val),
+                    seconds=time.time() - self.t0, resumed=False)  # fmt: skip
+        losses = self.losses
+        info["first_loss"] = float(np.mean(losses[: min(20, len(losses))])) if losses else None
+        return self.best, info
+
+
 def train_member(
     cfg: TrainConfig,
     arch: Architecture,
@@ -502,115 +494,52 @@ def train_member(
     progress: bool = True,
     val: list | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Train one network; returns ``(params, info)``. Resumes from its checkpoint if present."""
+    """Train one network; resumes from its checkpoint if present.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+    arch : Architecture
+        With its heads sized for ``cfg.models`` (as :func:`train` sets them).
+    seed : int
+        Initialization and data-stream seed.
+    member : int
+        Index of the member (names its checkpoint and progress bar).
+    deadline : float, optional
+        Wall-clock time (``time.time()``) at which to stop.
+    checkpoint_dir : path, optional
+        Folder of ``checkpoints/member<i>.msgpack``, written after every validation.
+    progress : bool
+        Show a progress bar.
+    val : list of dict, optional
+        Validation chunk (:func:`simulate_chunk`); default: simulated from ``seed``.
+
+    Returns
+    -------
+    params : pytree
+        The parameters with the lowest validation loss.
+    info : dict
+        ``seed``, ``history`` (step, mean training loss, validation loss),
+        ``steps``, ``best_val``, ``seconds``, ``resumed`` and ``first_loss``.
+    """
     from tqdm.auto import tqdm
 
-    net = arch.build()
-    total_steps = max(1, int(cfg.n_train * cfg.reuse / cfg.batch_size))
-    tx = _optimizer()
-    warmup = min(200, total_steps // 10 + 1)
-
-    def lr_at(step: int, elapsed: float) -> float:
-        """Warm-up, then cosine decay over the run's progress in steps or time, whichever leads."""
-        if step < warmup:
-            return cfg.lr * (step + 1) / warmup
-        frac = step / total_steps
-        if deadline is not None:
-            frac = max(frac, elapsed / max(deadline - t_start, 1e-9))
-        frac = min(frac, 1.0)
-        return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
-
-    L0 = bucket_length(cfg.lengths[0])
-    init_x = jnp.zeros((2, L0, 4), jnp.float32)
-    params = _f32(net.init(jax.random.PRNGKey(seed), init_x, jnp.ones((2, L0)), jnp.ones((2,))))
-    opt_state = tx.init(params)
-    state = {
-        "params": params,
-        "opt_state": opt_state,
-        "best": params,
-        "step": 0,
-        "best_val": np.inf,
-        "bad": 0,
-        "done": False,
-        "seconds": 0.0,
-    }
     ckpt = _ckpt_path(checkpoint_dir, member)
-    if ckpt is not None and ckpt.exists():
-        try:
-            state = flax.serialization.from_bytes(state, ckpt.read_bytes())
-        except Exception as err:  # noqa: BLE001 - a stale checkpoint is not fatal
-            warnings.warn(f"ignoring unreadable checkpoint {ckpt}: {err}", stacklevel=2)
-    info: dict[str, Any] = {"seed": seed, "history": []}
+    state = _resume(ckpt, _initial_state(cfg, arch, seed))
     if bool(state["done"]):
+        info: dict[str, Any] = {"seed": seed, "history": []}
         info.update(steps=int(state["step"]), best_val=float(state["best_val"]), resumed=True)
         info["seconds"] = float(state["seconds"])
         return state["best"], info
-
-    step_fn, eval_fn = _compiled(arch)
-
     if val is None:
         val = simulate_chunk(cfg, cfg.n_val, seed=10**6 + seed)
-
-    def validate(params):
-        tot, n = 0.0, 0
-        for d in val:
-            loss, _ = eval_fn(params, d)
-            tot += float(loss) * len(d["cls"])
-            n += len(d["cls"])
-        return tot / max(n, 1)
-
-    rng = np.random.default_rng([seed, member, int(state["step"])])
-    step = int(state["step"])
-    params, opt_state = state["params"], state["opt_state"]
-    best, best_val, bad = state["best"], float(state["best_val"]), int(state["bad"])
-    t0 = time.time() - float(state["seconds"])
-    t_start = time.time() - float(state["seconds"])
-    bar = tqdm(total=total_steps, initial=step, disable=not progress, desc=f"member {member}")
-    stop = False
-    losses = []
-    while step < total_steps and not stop:
-        chunk = simulate_chunk(cfg, cfg.chunk, seed=int(rng.integers(2**62)))
-        for _ in range(cfg.reuse):
-            for batch in _batches(chunk, cfg.batch_size, rng):
-                opt_state[1].hyperparams["learning_rate"] = jnp.asarray(
-                    lr_at(step, time.time() - t_start), jnp.float32
-                )
-                params, opt_state, loss = step_fn(params, opt_state, batch)
-                losses.append(float(loss))
-                step += 1
-                bar.update(1)
-                if step % cfg.val_every == 0 or step >= total_steps:
-                    v = validate(params)
-                    info["history"].append((step, float(np.mean(losses[-cfg.val_every :])), v))
-                    bar.set_postfix(
-                        train=f"{np.mean(losses[-cfg.val_every :]):.3f}", val=f"{v:.3f}"
-                    )
-                    if v < best_val - 1e-3:
-                        best, best_val, bad = params, v, 0
-                    else:
-                        bad += 1
-                    out_of_time = deadline is not None and time.time() > deadline
-                    stop = bad >= cfg.patience or step >= total_steps or out_of_time
-                    if ckpt is not None:
-                        _write_ckpt(ckpt, params, opt_state, best, step, best_val, bad, stop, t0)
-                if stop:
-                    break
-            if stop:
-                break
-        if deadline is not None and time.time() > deadline and not stop:
-            v = validate(params)
-            if v < best_val:
-                best, best_val = params, v
-            stop = True
-            if ckpt is not None:
-                _write_ckpt(ckpt, params, opt_state, best, step, best_val, bad, True, t0)
+    run = _MemberRun(cfg, arch, state, ckpt=ckpt, deadline=deadline, val=val)
+    rng = np.random.default_rng([seed, member, run.step])
+    bar = tqdm(total=run.total_steps, initial=run.step, disable=not progress,
+               desc=f"member {member}")  # fmt: skip
+    run.run(rng, bar)
     bar.close()
-    if not np.isfinite(best_val):
-        best_val = validate(params)
-        best = params
-    info.update(steps=step, best_val=float(best_val), seconds=time.time() - t0, resumed=False)
-    info["first_loss"] = float(np.mean(losses[: min(20, len(losses))])) if losses else None
-    return best, info
+    return run.result(seed)
 
 
 def _write_ckpt(path, params, opt_state, best, step, best_val, bad, done, t0):
@@ -628,6 +557,42 @@ def _write_ckpt(path, params, opt_state, best, step, best_val, bad, done, t0):
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(flax.serialization.to_bytes(state))
     tmp.replace(path)
+
+
+def _architecture(architecture: Architecture | dict | None, cfg: TrainConfig) -> Architecture:
+    """The architecture with its heads sized for ``cfg.models`` (joint head included)."""
+    if isinstance(architecture, dict):
+        architecture = Architecture(**architecture)
+    arch = dataclasses.replace(
+        architecture or Architecture(),
+        n_classes=len(cfg.models),
+        alpha_heads=sum(h >= 0 for h in alpha_heads(cfg.models)),
+    )
+    if not arch.joint:
+        return dataclasses.replace(arch, joint_head=-1)
+    jh = joint_head(cfg.models)
+    if jh < 0:
+        raise ParameterError(
+            f"joint=True needs a class with a variable alpha and a defined D (FBM); "
+            f"got {list(cfg.models)}"
+        )
+    return dataclasses.replace(arch, joint_head=jh)
+
+
+def _claim_out_dir(out_dir: Path, setup: dict[str, Any]) -> None:
+    """Record the training set-up in ``out_dir/checkpoints/config.json``; refuse a folder
+    whose checkpoints come from another set-up (resuming them would mix two trainings)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg_file = out_dir / "checkpoints" / "config.json"
+    if cfg_file.exists():
+        have = json.loads(cfg_file.read_text())
+        if have != json.loads(json.dumps(setup)):
+            raise BayesdiffError(
+                f"{out_dir}: holds checkpoints of a different training set-up; "
+                "use another --out folder or delete its checkpoints/"
+            )
+    cfg_file.parent.mkdir(parents=True, exist_ok=True)
+    cfg_file.write_text(json.dumps(setup, indent=1))
 
 
 def train(
@@ -690,44 +655,16 @@ def train(
     >>> ens = bd.neural.train(models=("bm", "fbm"), n_train=2000, members=2,
     ...                       progress=False)  # doctest: +SKIP
     """
-    from .ensemble import AmortizedEstimator, DeepEnsemble
-
     if members < 1:
         raise ParameterError(f"members must be >= 1, got {members}")
     cfg = TrainConfig(
         models=tuple(models), lengths=tuple(lengths), dims=tuple(dims), n_train=n_train, **config
     )
-    if isinstance(architecture, dict):
-        architecture = Architecture(**architecture)
-    arch = dataclasses.replace(
-        architecture or Architecture(),
-        n_classes=len(cfg.models),
-        alpha_heads=sum(h >= 0 for h in alpha_heads(cfg.models)),
-    )
-    if arch.joint:
-        jh = joint_head(cfg.models)
-        if jh < 0:
-            raise ParameterError(
-                f"joint=True needs a class with a variable alpha and a defined D (FBM); "
-                f"got {list(cfg.models)}"
-            )
-        arch = dataclasses.replace(arch, joint_head=jh)
-    else:
-        arch = dataclasses.replace(arch, joint_head=-1)
+    arch = _architecture(architecture, cfg)
     out_dir = None if out is None else Path(out)
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        cfg_file = out_dir / "checkpoints" / "config.json"
-        want = {"config": cfg.to_dict(), "architecture": arch.to_dict(), "seed": seed}
-        if cfg_file.exists():
-            have = json.loads(cfg_file.read_text())
-            if have != json.loads(json.dumps(want)):
-                raise BayesdiffError(
-                    f"{out_dir}: holds checkpoints of a different training set-up; "
-                    "use another --out folder or delete its checkpoints/"
-                )
-        cfg_file.parent.mkdir(parents=True, exist_ok=True)
-        cfg_file.write_text(json.dumps(want, indent=1))
+        _claim_out_dir(out_dir, {"config": cfg.to_dict(), "architecture": arch.to_dict(),
+                                 "seed": seed})  # fmt: skip
     start = time.time()
     budget = None if minutes is None else 60.0 * float(minutes)
     val = simulate_chunk(cfg, cfg.n_val, seed=10**6 + seed)

@@ -1,127 +1,25 @@
-"""Figures: posterior traces and densities, track views, model checks.
+"""Figures of calibration studies: reliability, coverage, SBC ECDFs, error against length.
 
-Every function draws with matplotlib (safe under the non-interactive Agg
-backend) and returns the figure; ``save_figure`` writes PNGs atomically.
+Each takes :attr:`bayesdiff.calibration.StudyResult.per_track` (for one model)
+or ``.table`` and draws one panel per (parameter, length) or (model,
+parameter), one colour per estimator (the same in every figure); each returns
+``None`` when there is nothing to draw.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
 
-matplotlib.use(os.environ.get("MPLBACKEND", "Agg"))
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from ..calibration.metrics import coverage_from_pit, ence
+from ..inference import _arviz
+from ._common import panel_grid
 
-from ._files import atomic_path
-from .inference import _arviz  # noqa: E402
-from .tracks import Track, TrackSet  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-__all__ = [
-    "plot_trace",
-    "plot_posterior",
-    "plot_tracks",
-    "plot_model_check",
-    "plot_reliability",
-    "plot_coverage_curves",
-    "plot_sbc_ecdf",
-    "plot_error_vs_length",
-    "save_figure",
-]
-
-
-def _figure_of(axes) -> plt.Figure:
-    a = np.asarray(axes).ravel()[0]
-    return a.get_figure()
-
-
-def plot_trace(idata, var_names=None) -> plt.Figure:
-    """Trace and density of every parameter, chains overlaid."""
-    return _figure_of(_arviz.plot_trace(idata, var_names))
-
-
-def plot_posterior(idata, var_names=None, hdi_prob: float = 0.94) -> plt.Figure:
-    """Posterior density of every parameter with its HDI."""
-    return _figure_of(_arviz.plot_posterior(idata, var_names, hdi_prob))
-
-
-def plot_tracks(tracks: Track | TrackSet, max_tracks: int = 50, ax=None) -> plt.Figure:
-    """Draw 2-D tracks (x, y), or 1-D tracks against time."""
-    ts = TrackSet([tracks]) if isinstance(tracks, Track) else tracks
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 5))
-    for t in list(ts)[:max_tracks]:
-        if t.dim >= 2:
-            ax.plot(t.positions[:, 0], t.positions[:, 1], lw=0.8)
-        else:
-            ax.plot(t.times, t.positions[:, 0], lw=0.8)
-    ax.set_xlabel("x" if ts.dim >= 2 else "time (s)")
-    ax.set_ylabel("y" if ts.dim >= 2 else "x")
-    if ts.dim >= 2:
-        ax.set_aspect("equal", adjustable="datalim")
-    return ax.get_figure()
-
-
-def plot_model_check(df, ax=None, level: float = 0.05) -> plt.Figure:
-    """P-values of :func:`bayesdiff.model_check` against the coarse-graining scale.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The table returned by :func:`bayesdiff.model_check` (columns ``scale``,
-        ``p_value`` and, if present, ``p_value_upper``).
-    ax : matplotlib Axes, optional
-        Where to draw (a new figure if None).
-    level : float
-        Significance level, drawn as a dotted line.
-
-    Returns
-    -------
-    matplotlib Figure
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from bayesdiff.plots import plot_model_check
-    >>> df = pd.DataFrame({"scale": [1, 2, 4], "p_value": [0.4, 0.2, 0.01],
-    ...                    "p_value_upper": [0.6, 0.8, 0.99]})
-    >>> fig = plot_model_check(df)
-    >>> fig.axes[0].get_xscale()
-    'log'
-    """
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
-    scale = np.asarray(df["scale"], dtype=float)
-    ax.plot(scale, df["p_value"], "o-", color="C0", label="p_value (observed less probable)")
-    if "p_value_upper" in df:
-        ax.plot(scale, df["p_value_upper"], "s--", color="C1",
-                label="p_value_upper (observed more probable)")  # fmt: skip
-    ax.axhline(level, color="0.4", ls=":", lw=1, label=f"p = {level:g}")
-    ax.set_xscale("log", base=2)
-    if len(scale):
-        ax.set_xticks(scale, [f"{int(s)}" for s in scale])
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel("coarse-graining scale n (frames)")
-    ax.set_ylabel("p-value")
-    model = getattr(df, "attrs", {}).get("model")
-    ax.set_title(f"information-content model check{': ' + model if model else ''}",
-                 fontsize="medium")  # fmt: skip
-    ax.legend(fontsize="small", frameon=False)
-    return ax.get_figure()
-
-
-# -- calibration studies ---------------------------------------------------------
-def _grid(keys: list, ncols: int = 4, size: float = 3.0):
-    n = len(keys)
-    ncols = min(ncols, n)
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 0.9),
-                             squeeze=False, layout="constrained")  # fmt: skip
-    for a in axes.ravel()[n:]:
-        a.set_visible(False)
-    return fig, axes.ravel()
+__all__ = ["plot_reliability", "plot_coverage_curves", "plot_sbc_ecdf", "plot_error_vs_length"]
 
 
 def _panels(per_track, by=("parameter", "length")):
@@ -147,20 +45,30 @@ def _estimators(per_track) -> list:
     return list(dict.fromkeys(per_track["estimator"]))
 
 
-def plot_reliability(per_track, n_bins: int = 8) -> plt.Figure | None:
+def plot_reliability(per_track, n_bins: int = 8) -> Figure | None:
     """Reliability diagrams: RMSE against root mean predicted variance in bins of predicted sd.
 
     One panel per (parameter, length), one line per estimator; a calibrated
-    predictor lies on the diagonal (above it: over-confident). ``per_track``
-    is :attr:`bayesdiff.calibration.StudyResult.per_track` for one model.
-    """
-    from .calibration import ence
+    predictor lies on the diagonal (above it: over-confident).
 
+    Parameters
+    ----------
+    per_track : pandas.DataFrame
+        :attr:`bayesdiff.calibration.StudyResult.per_track` for one model.
+    n_bins : int
+        Most equal-count bins of predicted sd (fewer for small cells: about
+        10 tracks a bin, at least 2 bins; :func:`~bayesdiff.calibration.ence`).
+
+    Returns
+    -------
+    matplotlib Figure or None
+        ``None`` when no track has a finite sd.
+    """
     pt = per_track[np.isfinite(per_track["sd"].to_numpy(float))]
     if pt.empty:
         return None
     keys = _panels(pt)
-    fig, axes = _grid(keys)
+    fig, axes = panel_grid(keys)
     for ax, (par, n) in zip(axes, keys, strict=False):
         g = pt[(pt["parameter"] == par) & (pt["length"] == n)]
         lo, hi = np.inf, 0.0
@@ -189,16 +97,28 @@ def plot_reliability(per_track, n_bins: int = 8) -> plt.Figure | None:
     return fig
 
 
-def plot_coverage_curves(per_track) -> plt.Figure | None:
-    """Coverage of central intervals against their nominal level (from each track's PIT)."""
-    from .calibration import coverage_from_pit
+def plot_coverage_curves(per_track) -> Figure | None:
+    """Coverage of central intervals against their nominal level (from each track's PIT).
 
+    Parameters
+    ----------
+    per_track : pandas.DataFrame
+        :attr:`bayesdiff.calibration.StudyResult.per_track` for one model.
+
+    Returns
+    -------
+    matplotlib Figure or None
+        One panel per (parameter, length), one curve per estimator at 49 levels
+        from 0.02 to 0.98 (:func:`~bayesdiff.calibration.coverage_from_pit`), the
+        diagonal and a grey band of +-2 binomial standard errors; ``None``
+        without a finite PIT.
+    """
     pt = per_track[np.isfinite(per_track["pit"].to_numpy(float))]
     if pt.empty:
         return None
     levels = np.linspace(0.02, 0.98, 49)
     keys = _panels(pt)
-    fig, axes = _grid(keys)
+    fig, axes = panel_grid(keys)
     for ax, (par, n) in zip(axes, keys, strict=False):
         g = pt[(pt["parameter"] == par) & (pt["length"] == n)]
         m = int(g.groupby("estimator").size().max())
@@ -220,20 +140,32 @@ def plot_coverage_curves(per_track) -> plt.Figure | None:
     return fig
 
 
-def plot_sbc_ecdf(per_track, ci_prob: float = 0.95) -> plt.Figure | None:
+def plot_sbc_ecdf(per_track, ci_prob: float = 0.95) -> Figure | None:
     """SBC/PIT ECDF-difference plots with simultaneous bands (``arviz.plot_ecdf``).
 
     For posterior draws the PIT is the randomized normalized rank
     ``(rank + U) / (n_draws + 1)``; for Gaussian predictors ``Phi(z)``.
     The band holds the whole ECDF difference with probability ``ci_prob``
     when calibrated. One panel per (parameter, length), one colour per estimator.
+
+    Parameters
+    ----------
+    per_track : pandas.DataFrame
+        :attr:`bayesdiff.calibration.StudyResult.per_track` for one model.
+    ci_prob : float
+        Probability of the simultaneous band.
+
+    Returns
+    -------
+    matplotlib Figure or None
+        ``None`` without a finite PIT.
     """
     pt = per_track[np.isfinite(per_track["pit"].to_numpy(float))]
     if pt.empty:
         return None
     rng = np.random.default_rng(0)
     keys = _panels(pt)
-    fig, axes = _grid(keys)
+    fig, axes = panel_grid(keys)
     for ax, (par, n) in zip(axes, keys, strict=False):
         g = pt[(pt["parameter"] == par) & (pt["length"] == n)]
         for est in _estimators(pt):
@@ -254,13 +186,29 @@ def plot_sbc_ecdf(per_track, ci_prob: float = 0.95) -> plt.Figure | None:
     return fig
 
 
-def plot_error_vs_length(table, metric: str = "mae") -> plt.Figure | None:
-    """A metric (default MAE) against track length, one panel per (model, parameter)."""
+def plot_error_vs_length(table, metric: str = "mae") -> Figure | None:
+    """A metric (default MAE) against track length, one panel per (model, parameter).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :attr:`bayesdiff.calibration.StudyResult.table`.
+    metric : str
+        A column of the table (``mae``, ``rmse``, ``crps``, ...).
+
+    Returns
+    -------
+    matplotlib Figure or None
+        Log-log axes, one line per (estimator, fit model, SNR) -- dashed when
+        misspecified or noisy; ``None`` without parameter rows or that column.
+    """
+    from matplotlib.ticker import NullFormatter
+
     t = table[table["parameter"] != "model"]
     if t.empty or metric not in t:
         return None
     keys = sorted(t.groupby(["model", "parameter"]).groups.keys())
-    fig, axes = _grid(keys)
+    fig, axes = panel_grid(keys)
     lengths = sorted(t["length"].unique())
     for ax, (model, par) in zip(axes, keys, strict=False):
         g = t[(t["model"] == model) & (t["parameter"] == par)]
@@ -273,20 +221,9 @@ def plot_error_vs_length(table, metric: str = "mae") -> plt.Figure | None:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks(lengths, [str(int(n)) for n in lengths])
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{model}: {par}", fontsize="medium")
         ax.set_xlabel("track length (steps)")
         ax.set_ylabel(metric.upper())
         ax.legend(fontsize="x-small", frameon=False)
     return fig
-
-
-def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
-    """Save as PNG atomically (temporary file, then rename) and close the figure."""
-    path = Path(path)
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return path
