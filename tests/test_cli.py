@@ -89,8 +89,6 @@ def test_module_entry_point_and_bad_input(tmp_path):
     assert "bad.csv" in last and "track 1" in last and "row 3" in last
 
 
-# MERGE: remove the xfail once inference/_arviz.py silences ArviZ's FutureWarning (H0).
-@pytest.mark.xfail(reason="ArviZ's once-a-day FutureWarning banner at import", strict=True)
 def test_no_warning_banners(tmp_path, fbm_file):
     """A command prints nothing on stderr, even on the day's first import of ArviZ."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}  # a fresh once-a-day stamp

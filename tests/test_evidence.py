@@ -490,27 +490,6 @@ def test_compare_many_resumes(tmp_path):
     assert third == []
 
 
-def test_compare_command(tmp_path):
-    from bayesdiff.cli import main
-
-    ts = bd.models.FBM().simulate(
-        seed=3, params={"alpha": 0.6, "D": 0.1}, n_steps=30, dt=0.05, dim=2, n_tracks=3
-    )
-    path = tmp_path / "tracks.csv"
-    bd.write_tracks(ts, path)
-    rc = main(
-        ["compare", str(path), "--models", "bm,fbm", "--out", str(tmp_path / "out"), "--no-loo"]
-    )
-    assert rc == 0
-    for f in ("comparison.csv", "per_track.csv", "summary.csv", "comparison.png"):
-        assert (tmp_path / "out" / f).exists()
-    per_track = pd.read_csv(tmp_path / "out" / "per_track.csv")
-    assert len(per_track) == 3 and {"chosen", "p_bm", "p_fbm"} <= set(per_track.columns)
-
-
-# -----------------------------------------------------------------------------
-# slow: more seeds, other models
-# -----------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize("nuts_seed", [3, 4])
 def test_brownian_conjugate_bridge_more_nuts_seeds(bm_case, nuts_seed):

@@ -373,32 +373,3 @@ def test_default_ensemble_predicts_finite_values():
     assert set(f"p_{m}" for m in ens.model_names) <= set(df.columns)
     assert ens.alpha_classes == ["fbm", "levy"] and ens.arch.alpha_heads == 2
     assert {"alpha_mean_fbm", "alpha_sd_fbm", "alpha_mean_levy", "alpha_sd_levy"} <= set(df)
-
-
-def test_cli_predict_on_real_data(tmp_path, capsys):
-    from bayesdiff.cli import main
-
-    out = tmp_path / "pred"
-    rc = main([
-        "predict", str(DATA), "--dt", "0.00748", "--pixel-size", "0.16", "--out", str(out),
-    ])  # fmt: skip
-    assert rc == 0
-    import pandas as pd
-
-    pred = pd.read_csv(out / "predictions.csv")
-    skipped = pd.read_csv(out / "skipped.csv")
-    n_all = len(bd.read_tracks(DATA, dt=0.00748, pixel_size=0.16))
-    assert len(pred) + len(skipped) == n_all and len(pred) > 0
-    err = capsys.readouterr().err
-    if len(skipped):
-        assert f"skipped {len(skipped)} of {n_all}" in err
-        assert skipped["n_points"].max() < bd.neural.default_ensemble().min_length
-    assert np.all(np.isfinite(pred["alpha_mean"]))
-
-
-def test_cli_predict_bad_network(tmp_path, capsys):
-    from bayesdiff.cli import main
-
-    rc = main(["predict", str(DATA), "--dt", "0.00748", "--network", str(tmp_path),
-               "--out", str(tmp_path / "o")])  # fmt: skip
-    assert rc == 2 and "no manifest" in capsys.readouterr().err

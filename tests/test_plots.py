@@ -160,10 +160,6 @@ def test_plot_comparison_stacks_probabilities_and_counts_wins():
 
 
 def test_plot_comparison_computes_the_summary():
-    from bayesdiff.inference import compare
-
-    if not hasattr(compare, "comparison_summary"):
-        pytest.skip("bayesdiff.inference.compare.comparison_summary not available yet")
     fig = plots.plot_comparison(_comparison_table())
     assert [b.get_width() for b in fig.axes[1].patches] == [2, 1]
 

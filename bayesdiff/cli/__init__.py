@@ -21,10 +21,6 @@ import matplotlib
 
 from .._version import __version__
 from ..errors import BayesdiffError
-
-# MERGE: drop this alias once inference/compare.py writes with _files.write_csv (H0):
-# compare_many's _write_atomic imports it from here.
-from ._common import write_csv as _write_csv  # noqa: F401
 from .calibrate import add_calibrate_parser
 from .compare import add_compare_parser
 from .fit import add_demo_parser, add_fit_parser

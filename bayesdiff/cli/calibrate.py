@@ -16,8 +16,8 @@ from ..calibration import (
     MSDFit,
     Neural,
     SimSpec,
-    _markdown_table,  # MERGE: a public markdown_table(table) in calibration/report.py (H2)
     markdown_report,
+    markdown_table,
     study,
     study_models,
 )
@@ -178,6 +178,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     report = markdown_report(res.table, res.figures, command=command, seconds=seconds)
     with atomic_path(Path(args.out) / "report.md") as tmp:
         tmp.write_text(report)
-    print(_markdown_table(res.table))
+    print(markdown_table(res.table))
     print(f"wrote {args.out}/calibration_table.csv, report.md and {len(res.figures)} figures")
     return 0

@@ -11,11 +11,10 @@ from ..errors import InferenceError
 from ..inference import compare, compare_many
 from ..inference.compare import (
     MODEL_NAMES,  # MERGE: bayesdiff.models.registry.MODEL_NAMES (H1)
-    _summary,  # MERGE: bayesdiff.inference.compare.comparison_summary (H0)
+    comparison_summary,
     models_from_spec,  # MERGE: bayesdiff.models.registry.from_spec (H1)
-    plot_comparison,  # MERGE: bayesdiff.plots.plot_comparison (H2)
 )
-from ..plots import save_figure
+from ..plots import plot_comparison, save_figure
 from ._common import add_read_options, read_tracks_from_args, write_csv
 
 __all__ = ["add_compare_parser", "compare_command"]
@@ -77,7 +76,7 @@ def compare_command(args: argparse.Namespace) -> int:
         table = compare(models, tracks, **common)
         table.insert(0, "track", "pooled")
         table.insert(1, "n_steps", int(sum(t.n_steps for t in tracks)))
-        summary = _summary(table, list(models))
+        summary = comparison_summary(table, list(models))
         write_csv(table, out / "comparison.csv")
         write_csv(summary, out / "summary.csv")
     else:

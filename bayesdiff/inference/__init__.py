@@ -2,10 +2,10 @@
 model checks, segmentation, summaries and diagnostics."""
 
 from ._arviz import diagnostics as diagnostics
-from ._programs import clear_caches as clear_caches
 from ._arviz import from_netcdf as from_netcdf
 from ._arviz import summary as summary
 from ._arviz import to_netcdf as to_netcdf
+from ._programs import clear_caches as clear_caches
 from .checks import model_check as model_check
 from .compare import ManyComparison as ManyComparison
 from .compare import compare as compare
