@@ -7,6 +7,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["atomic_path", "write_csv"]
 
 
 @contextlib.contextmanager
@@ -39,3 +45,35 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ``df`` to ``path`` as CSV (no index column), atomically.
+
+    The table goes to a temporary file next to ``path`` that then replaces
+    ``path`` in one step (:func:`atomic_path`): a failed write leaves an
+    earlier file as it was. Missing parent folders are created.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    path : str or path
+        Destination file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, pathlib
+    >>> out = write_csv(pd.DataFrame({"a": [1, 2]}), pathlib.Path(tempfile.mkdtemp()) / "t.csv")
+    >>> out.read_text()
+    'a\\n1\\n2\\n'
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+    return path

@@ -25,7 +25,30 @@ from .errors import (
     UnorderedFramesError,
 )
 
-__all__ = ["Track", "TrackSet", "Batch"]
+__all__ = ["Track", "TrackSet", "Batch", "next_power_of_two"]
+
+
+def next_power_of_two(n: int) -> int:
+    """The smallest power of two that is at least ``max(n, 1)``.
+
+    The bucket length of ``TrackSet.batches(bucket="pow2")``: padding to it
+    costs at most a factor two and leaves few distinct shapes to compile.
+
+    Parameters
+    ----------
+    n : int
+        A length (any integer; values below 1 count as 1).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> [next_power_of_two(n) for n in (0, 1, 2, 3, 4, 5, 100)]
+    [1, 1, 2, 4, 4, 8, 128]
+    """
+    return 1 << (max(int(n), 1) - 1).bit_length()
 
 
 def _first(mask: np.ndarray) -> int:
@@ -354,8 +377,9 @@ class TrackSet(Sequence):
         ----------
         bucket : "pow2", "exact" or int
             How increment counts are rounded up to a bucket length: to the next
-            power of two (at most ~2x padding, few shapes), not at all (one
-            bucket per distinct length), or to a multiple of the given integer.
+            power of two (:func:`next_power_of_two`; at most ~2x padding, few
+            shapes), not at all (one bucket per distinct length), or to a
+            multiple of the given integer.
         min_steps : int
             Tracks with fewer increments raise TrackTooShortError.
 
@@ -371,7 +395,7 @@ class TrackSet(Sequence):
                 t.require(min_steps + 1, "batching")
             n = t.n_steps
             if bucket == "pow2":
-                size = 1 << max(int(np.ceil(np.log2(max(n, 1)))), 0)
+                size = next_power_of_two(n)
             elif bucket == "exact":
                 size = n
             else:

@@ -647,3 +647,23 @@ def test_atomic_writes_keep_earlier_results_and_usual_mode(tmp_path):
     os.umask(umask)
     assert out.read_text() == "new\n"
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+
+
+def test_write_csv_is_atomic_and_round_trips(tmp_path, monkeypatch):
+    from bayesdiff._files import write_csv
+
+    out = tmp_path / "sub" / "table.csv"
+    df = pd.DataFrame({"model": ["bm", "fbm"], "log_z": [1.5, -2.25]})
+    assert write_csv(df, out) == out
+    pd.testing.assert_frame_equal(pd.read_csv(out), df)
+    before = out.read_bytes()
+
+    def broken(self, path, *args, **kwargs):
+        Path(path).write_text("model,log_z\nbm,")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
+    with pytest.raises(OSError, match="No space left"):
+        write_csv(df.iloc[:1], out)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["table.csv"]

@@ -215,6 +215,19 @@ def test_trackset_errors():
 
 
 # -- batches -------------------------------------------------------------------------
+def test_next_power_of_two():
+    from bayesdiff.tracks import next_power_of_two
+
+    assert [next_power_of_two(n) for n in range(-2, 10)] == [1, 1, 1, 1, 2, 4, 4, 8, 8, 8, 8, 16]
+    for k in range(0, 62):
+        p = 2**k
+        assert next_power_of_two(p) == p
+        assert next_power_of_two(p + 1) == 2 * p
+        if p > 2:
+            assert next_power_of_two(p - 1) == p
+    assert isinstance(next_power_of_two(np.int64(5)), int)
+
+
 def test_batches_pow2(ts):
     batches = ts.batches()
     # increments: a 4, b 8 (gaps), c 11, d 2 -> buckets (2, -), (4, -), (8, gaps), (16, -)
