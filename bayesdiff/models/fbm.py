@@ -20,13 +20,9 @@ from .._kernels.gaussian import (
     toeplitz_loglik,
 )
 from .base import Model, TrackData
+from .priors import ALPHA_RANGE, D_RANGE, SIGMA_RANGE, V_SCALE
 
 __all__ = ["FBM", "fgn_autocovariance", "increment_covariance"]
-
-#: Default prior bounds, in µm and seconds (documented in docs/models.md).
-D_RANGE = (1e-4, 1e3)
-SIGMA_RANGE = (1e-3, 1.0)
-V_SCALE = 1.0
 
 
 def _pow(x: jax.Array, a: jax.Array) -> jax.Array:
@@ -96,7 +92,7 @@ class _IncrementModel(Model):
 
     def default_priors(self) -> dict[str, dist.Distribution]:
         return {
-            "alpha": dist.Uniform(0.0, 2.0),
+            "alpha": dist.Uniform(*ALPHA_RANGE),
             "D": dist.LogUniform(*D_RANGE),
             "v": dist.Normal(0.0, V_SCALE),
             "sigma": dist.LogUniform(*SIGMA_RANGE),

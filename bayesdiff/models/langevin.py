@@ -17,15 +17,9 @@ from numpyro.infer.reparam import TransformReparam
 from .._kernels.gaussian import forward_mode_vjp, independent_pointwise
 from .._kernels.kalman import kalman_pointwise
 from .base import Model, TrackData
+from .priors import C_SCALE, D_RANGE, K_RANGE, SIGMA_RANGE, V_SCALE
 
 __all__ = ["Langevin", "StationaryCentre", "ou_transition"]
-
-#: Default prior bounds and scales, in µm and seconds (documented in docs/models.md).
-D_RANGE = (1e-4, 1e3)
-K_RANGE = (1e-3, 1e4)
-C_SCALE = 100.0
-V_SCALE = 1.0
-SIGMA_RANGE = (1e-3, 1.0)
 
 
 def _phi1(x: jax.Array) -> jax.Array:

@@ -18,6 +18,7 @@ from .._kernels.gaussian import forward_mode_vjp
 from .._kernels.hmm import forward, matrix_power, renewal_forward, renewal_loglik, stationary
 from ..errors import ModelError, ParameterError
 from .base import Model, TrackData
+from .priors import LEVY_ALPHA_RANGE, LEVY_SIGMA_RANGE, LEVY_V_RANGE
 
 __all__ = [
     "LevyWalk",
@@ -30,9 +31,6 @@ __all__ = [
     "msd_exact",
 ]
 
-#: Default prior bounds (µm, s), documented in docs/models.md.
-V_RANGE = (1e-3, 1e3)
-SIGMA_RANGE = (1e-4, 1e2)
 _LOG2PI = float(np.log(2 * np.pi))
 _SQRT_HALF = float(np.sqrt(0.5))
 #: Fastest mixture rate, per frame, times the minimum flight duration in frames.
@@ -521,9 +519,9 @@ class LevyWalk(Model):
 
     def default_priors(self) -> dict[str, dist.Distribution]:
         return {
-            "alpha": dist.Uniform(1.0, 2.0),
-            "v": dist.LogUniform(*V_RANGE),
-            "sigma": dist.LogUniform(*SIGMA_RANGE),
+            "alpha": dist.Uniform(*LEVY_ALPHA_RANGE),
+            "v": dist.LogUniform(*LEVY_V_RANGE),
+            "sigma": dist.LogUniform(*LEVY_SIGMA_RANGE),
         }
 
     def chain(self, alpha) -> FlightChain:

@@ -29,7 +29,7 @@ from .._kernels import hmm
 from ..errors import ModelError, ParameterError
 from ..tracks import Track, TrackSet
 from .base import Model, TrackData
-from .fbm import D_RANGE, SIGMA_RANGE, V_SCALE
+from .priors import D_RANGE, PERSISTENCE, SIGMA_RANGE, V_SCALE
 
 __all__ = ["Switching", "OrderedLogUniform", "fit_ml"]
 
@@ -37,10 +37,6 @@ __all__ = ["Switching", "OrderedLogUniform", "fit_ml"]
 _STATES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("_STATES", default=None)
 
 _LOG2PI = float(np.log(2 * np.pi))
-
-#: Default Dirichlet concentration of the diagonal of each transition-matrix row
-#: (off-diagonal entries have concentration 1): favours staying in a state.
-PERSISTENCE = 10.0
 
 
 # -----------------------------------------------------------------------------
