@@ -9,13 +9,13 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from .fbm import _IncrementModel
+from .increments import IncrementModel
 
 __all__ = ["Brownian"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Brownian(_IncrementModel):
+class Brownian(IncrementModel):
     """Brownian motion (normal diffusion), optionally with drift and localization noise.
 
     Parameters
@@ -50,7 +50,7 @@ class Brownian(_IncrementModel):
     """
 
     kind: ClassVar[str] = "bm"
-    _independent: ClassVar[bool] = True
+    independent_increments: ClassVar[bool] = True
 
     def _alpha(self, params: Mapping) -> jax.Array:
         return jnp.asarray(1.0)
