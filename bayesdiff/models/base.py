@@ -11,7 +11,14 @@ to the samplers:
   gradient for the samplers (default: the sum of the pointwise terms).
 * ``numpyro_model(data, regular)`` -- priors plus ``fast_loglik`` as a NumPyro
   model (used by NUTS, evidence and checks).
+* ``numpyro_model_pooled(batches)`` -- one set of parameters for several
+  padded batches of tracks (pooled fits and evidence).
 * ``simulate(seed, params, n_steps, dt, ...)`` -- a TrackSet drawn from the model.
+
+Optional hooks, declared here with their defaults: ``param_dims`` (ArviZ
+dimension names), ``nuts_start`` (how NUTS starts), and, for models with
+hidden states (``supports_segmentation``), ``state_probs_from_data`` and
+``viterbi_from_data`` (used by :func:`bayesdiff.segment`).
 
 Track data travel as :class:`TrackData`, a NamedTuple of arrays, so that a
 batch of equal-shape tracks is the same structure with a leading axis and
@@ -21,7 +28,7 @@ batch of equal-shape tracks is the same structure with a leading axis and
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 import jax
@@ -122,6 +129,9 @@ class Model:
     #: jittered) or ``"mode"`` (the posterior mode, with the inverse Hessian as the
     #: initial mass matrix) for models whose parameters differ widely in scale.
     nuts_start: ClassVar[str] = "data"
+    #: Whether the model has hidden states that :func:`bayesdiff.segment` decodes
+    #: (:meth:`state_probs_from_data` and :meth:`viterbi_from_data` are implemented).
+    supports_segmentation: ClassVar[bool] = False
 
     # -- configuration ---------------------------------------------------------
     @property
@@ -150,6 +160,14 @@ class Model:
 
     def param_shape(self, name: str, dim: int) -> tuple[int, ...]:
         return (dim,) if name in self.vector_params else ()
+
+    def param_dims(self, name: str) -> tuple[str, ...] | None:
+        """ArviZ dimension names of parameter ``name``'s trailing axes.
+
+        None (the default) leaves the naming to the sampler: ``coord`` for a
+        vector parameter, ``<name>_dim_<i>`` otherwise.
+        """
+        return None
 
     def config(self) -> dict[str, Any]:
         """JSON-able description: name, options and priors (for result attrs)."""
@@ -251,19 +269,24 @@ class Model:
         params = self.sample_params(data.dim)
         numpyro.factor("loglik", self.fast_loglik(params, data, regular))
 
-    # MERGE: H1's declared hooks replace these
-    supports_segmentation: ClassVar[bool] = False
+    def numpyro_model_pooled(self, batches: Sequence[tuple[TrackData, bool]]) -> None:
+        """NumPyro model for a pooled fit: one set of parameters for every track.
 
-    def param_dims(self, name: str) -> tuple[str, ...] | None:
-        return None
-
-    def numpyro_model_pooled(self, batches) -> None:
+        Parameters
+        ----------
+        batches : sequence of (TrackData, bool)
+            Padded batches of tracks (``TrackData`` with a leading track axis, as
+            :func:`as_data` gives for a :class:`~bayesdiff.tracks.Batch`) and
+            whether each batch is regular (no gaps). The parameters are drawn
+            once (:meth:`sample_params`, with the dimension of the first batch);
+            the factor ``"loglik"`` is the sum over all tracks of
+            :meth:`loglik_from_data`.
+        """
         params = self.sample_params(batches[0][0].dim)
         total = 0.0
-        for d, r in batches:
-            total = total + jnp.sum(
-                jax.vmap(lambda dd, r=r: self.loglik_from_data(params, dd, r))(d)
-            )
+        for data, regular in batches:
+            per_track = jax.vmap(lambda d, r=regular: self.loglik_from_data(params, d, r))(data)
+            total = total + jnp.sum(per_track)
         numpyro.factor("loglik", total)
 
     def init_values(self, data: TrackData) -> dict[str, jax.Array]:
@@ -277,6 +300,23 @@ class Model:
         hi = float(getattr(sup, "upper_bound", 1e12))
         pad = (hi - lo) * 1e-6
         return lo + pad, hi - pad
+
+    # -- hidden states -------------------------------------------------------------
+    def state_probs_from_data(self, params: Mapping, data: TrackData, regular: bool) -> jax.Array:
+        """Posterior state probabilities ``p(s_t = k | x, params)``, shape (n, K).
+
+        Only models with ``supports_segmentation`` implement it; the others
+        raise :class:`~bayesdiff.errors.ModelError`.
+        """
+        raise ModelError(f"{self.name} has no hidden states to segment")
+
+    def viterbi_from_data(self, params: Mapping, data: TrackData, regular: bool) -> jax.Array:
+        """Most probable hidden-state path given ``params``, shape (n,), -1 where masked.
+
+        Only models with ``supports_segmentation`` implement it; the others
+        raise :class:`~bayesdiff.errors.ModelError`.
+        """
+        raise ModelError(f"{self.name} has no hidden states to segment")
 
     # -- simulation --------------------------------------------------------------
     def simulate(

@@ -242,6 +242,7 @@ class Switching(Model):
     kind: ClassVar[str] = "switching"
     min_points: ClassVar[int] = 2
     vector_params: ClassVar[tuple[str, ...]] = ("v",)
+    supports_segmentation: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_states, (int, np.integer)) or not 1 <= self.n_states <= 6:
@@ -296,8 +297,6 @@ class Switching(Model):
         K = self.n_states
         return {"D": (K,), "P": (K, K), "v": (K, dim), "sigma": ()}[name]
 
-    supports_segmentation: ClassVar[bool] = True  # MERGE
-
     def param_dims(self, name: str) -> tuple[str, ...] | None:
         """ArviZ dimension names of each parameter's trailing axes."""
         return {"D": ("state",), "P": ("state", "to_state"), "v": ("state", "coord"),
@@ -328,27 +327,6 @@ class Switching(Model):
             else:
                 params["sigma"] = numpyro.sample("sigma", prior_s)
         return params
-
-    def numpyro_model_pooled(self, batches: Sequence[tuple[TrackData, bool]]) -> None:
-        """NumPyro model for a pooled fit: one ``D``, ``P`` (, ``v``, ``sigma``) for all tracks.
-
-        Parameters
-        ----------
-        batches : sequence of (TrackData, bool)
-            Padded batches of tracks (``TrackData`` with a leading track axis, as
-            :func:`bayesdiff.models.base.as_data` gives for a
-            :class:`~bayesdiff.tracks.Batch`) and whether each batch is regular
-            (no gaps). Every track contributes its forward-algorithm
-            log-likelihood; the states of different tracks are independent
-            chains sharing the parameters, each started from the stationary
-            distribution.
-        """
-        params = self.sample_params(batches[0][0].dim)
-        total = 0.0
-        for data, regular in batches:
-            per_track = jax.vmap(lambda d, r=regular: self.loglik_from_data(params, d, r))(data)
-            total = total + jnp.sum(per_track)
-        numpyro.factor("loglik", total)
 
     def init_values(self, data: TrackData) -> dict[str, jax.Array]:
         """Starting values for NUTS (constrained), pure JAX (works under ``vmap``).
