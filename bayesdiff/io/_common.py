@@ -17,6 +17,7 @@ __all__ = [
     "Units",
     "logger",
     "is_number",
+    "parses",
     "trim_absent",
 ]
 
@@ -76,6 +77,15 @@ class Units:
 def is_number(v: Any) -> bool:
     """Whether ``v`` is a real number (not a bool)."""
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def parses(text: str, kind: type) -> bool:
+    """Whether ``kind(text)`` succeeds (``kind`` is ``int`` or ``float``)."""
+    try:
+        kind(text)
+    except ValueError:
+        return False
+    return True
 
 
 def trim_absent(coords: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataWarning, EmptyFileError, FileFormatError, MissingColumnError
-from ._common import COLUMN_NAMES, COORDS, TIME_UNITS, Long, Units, is_number
+from ._common import COLUMN_NAMES, COORDS, TIME_UNITS, Long, Units, is_number, parses
 
 __all__ = ["read_csv", "read_parquet", "long_from_table"]
 
@@ -44,7 +44,7 @@ def read_csv(path: Path, file: str) -> tuple[pd.DataFrame, np.ndarray, Units]:
         for line in head[1:4]:
             fields = split(line)
             probe = fields[ix] if ix is not None and ix < len(fields) else ""
-            if ix is None or _is_float(probe):
+            if ix is None or parses(probe, float):
                 break
             skip += 1
             if probe.startswith("(") and probe.endswith(")"):
@@ -274,17 +274,6 @@ def _ids(s: pd.Series) -> np.ndarray:
         out[:] = [int(x) if f else None for x, f in zip(v.tolist(), ok.tolist())]
         return out
     return v
-
-
-# ---------------------------------------------------------------------------
-
-
-def _is_float(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
 
 
 def _list(names: Iterable) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmptyFileError, MalformedXMLError, TrackError
-from ._common import TIME_UNITS, Long, Units, logger, trim_absent
+from ._common import TIME_UNITS, Long, Units, logger, parses, trim_absent
 
 __all__ = ["read_xml"]
 
@@ -146,7 +146,7 @@ def _session_start(session: _Session, el: ET.Element, file: str) -> None:
         session.units.length, session.units.time = el.get("spatialunits"), el.get("timeunits")
     elif tag == "Track":
         tid = el.get("TRACK_ID")
-        if tid is None or not _is_int(tid):
+        if tid is None or not parses(tid, int):
             raise MalformedXMLError(
                 f"<Track name={el.get('name')!r}> has no integer TRACK_ID", file=file
             )
@@ -161,7 +161,7 @@ def _session_end(session: _Session, el: ET.Element, file: str) -> None:
     if tag == "Spot":
         row = len(session.spot_ids)
         sid = el.get("ID")
-        if sid is None or not _is_int(sid):
+        if sid is None or not parses(sid, int):
             raise MalformedXMLError("<Spot> without an integer ID", file=file, row=row)
         session.spot_ids.append(int(sid))
         session.spot_data.append(
@@ -175,7 +175,7 @@ def _session_end(session: _Session, el: ET.Element, file: str) -> None:
         el.clear()
     elif tag == "Edge" and session.current is not None:
         src, tgt = el.get("SPOT_SOURCE_ID"), el.get("SPOT_TARGET_ID")
-        if src is None or tgt is None or not (_is_int(src) and _is_int(tgt)):
+        if src is None or tgt is None or not (parses(src, int) and parses(tgt, int)):
             raise MalformedXMLError(
                 "<Edge> without integer SPOT_SOURCE_ID and SPOT_TARGET_ID", file=file
             )
@@ -186,7 +186,7 @@ def _session_end(session: _Session, el: ET.Element, file: str) -> None:
         el.clear()
     elif tag == "TrackID" and session.filtered is not None:
         tid = el.get("TRACK_ID")
-        if tid is not None and _is_int(tid):
+        if tid is not None and parses(tid, int):
             session.filtered.add(int(tid))
     elif tag == "ImageData":
         for key in ("timeinterval", "frameinterval"):
@@ -275,11 +275,3 @@ def _seconds(units: Units, file: str) -> float | None:
         logger.info("%s: time unit %r is not a time; dt must be given", file, units.time)
         return None
     return float(units.dt * factor)
-
-
-def _is_int(s: str) -> bool:
-    try:
-        int(s)
-    except ValueError:
-        return False
-    return True

@@ -112,10 +112,9 @@ class IncrementModel(Model):
 
     Parameters
     ----------
-    drift : bool
-        Add a constant velocity ``v`` (length/s, one component per dimension).
-    noise : bool
-        Add static Gaussian localization error ``sigma`` (length) to every position.
+    drift, noise : bool
+        Add a constant velocity ``v``, static localization error ``sigma``
+        (see :class:`~bayesdiff.models.FBM`).
     priors : mapping, optional
         Replaces default priors (see the subclasses).
     """
