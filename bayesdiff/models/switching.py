@@ -210,8 +210,10 @@ class Switching(Model):
     changepoints come afterwards from :func:`bayesdiff.segment`.
 
     **Pooling.** ``bd.sample(Switching(...), trackset)`` fits one ``D`` and one
-    ``P`` to all tracks (:meth:`numpyro_model_pooled`); ``bd.sample_many``
-    fits each track separately.
+    ``P`` to all tracks (:meth:`numpyro_model_pooled`): the hidden states of
+    different tracks are independent chains sharing the parameters, each
+    started from its stationary distribution. ``bd.sample_many`` fits each
+    track separately.
 
     References
     ----------
