@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import bayesdiff as bd
-from bayesdiff.models.fbm import _noise_band, fgn_autocovariance
+from bayesdiff.models.increments import fgn_autocovariance, noise_band
 
 
 def fisher_bound_alpha(alpha: float, n: int, noise_sigma: float | None, D: float = 1.0) -> float:
@@ -37,7 +37,7 @@ def fisher_bound_alpha(alpha: float, n: int, noise_sigma: float | None, D: float
         a, logD = theta[0], theta[1]
         g = jnp.exp(logD) * fgn_autocovariance(a, n)
         if noise_sigma is not None:
-            g = g + jnp.exp(2 * theta[2]) * _noise_band(n)
+            g = g + jnp.exp(2 * theta[2]) * noise_band(n)
         return g[idx]
 
     theta = jnp.array(

@@ -7,12 +7,8 @@ A private helper module of the command line: its names are its API inside
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
-import pandas as pd
-
-from .._files import atomic_path
+from .._files import write_csv
 from ..errors import BayesdiffError
 from ..io import read_tracks
 from ..tracks import TrackSet
@@ -58,10 +54,3 @@ def parse_ints(text: str, what: str) -> tuple[int, ...]:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise BayesdiffError(f"{what} expects comma-separated integers, got {text!r}") from None
-
-
-def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write a table as CSV without its index, atomically (no half-written files)."""
-    # MERGE: replace this function by `from .._files import write_csv` (H1).
-    with atomic_path(Path(path)) as tmp:
-        df.to_csv(tmp, index=False)

@@ -9,11 +9,8 @@ import pandas as pd
 
 from ..errors import InferenceError
 from ..inference import compare, compare_many
-from ..inference.compare import (
-    MODEL_NAMES,  # MERGE: bayesdiff.models.registry.MODEL_NAMES (H1)
-    comparison_summary,
-    models_from_spec,  # MERGE: bayesdiff.models.registry.from_spec (H1)
-)
+from ..inference.compare import comparison_summary
+from ..models.registry import MODEL_NAMES, from_spec
 from ..plots import plot_comparison, save_figure
 from ._common import add_read_options, read_tracks_from_args, write_csv
 
@@ -61,7 +58,7 @@ def compare_command(args: argparse.Namespace) -> int:
     tracks = tracks.filter(min_points=args.min_points)
     if len(tracks) == 0:
         raise InferenceError(f"no track has {args.min_points} or more points")
-    models = models_from_spec(args.models)
+    models = from_spec(args.models)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     common = {

@@ -68,7 +68,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     or ``--pooled``) ``trace.png`` and ``posterior.png``; for a single track
     ``model_check.csv``.
     """
-    spec = args.model + ("+drift" if args.drift else "") + ("+noise" if args.noise else "")
+    spec = args.model.strip()
+    for flag in ("drift", "noise"):  # --drift/--noise add what the name does not already say
+        if getattr(args, flag) and flag not in spec.lower().split("+"):
+            spec += f"+{flag}"
     model = from_name(spec)
     ts = read_tracks_from_args(args).filter(min_points=max(args.min_points, model.min_points))
     if len(ts) == 0:

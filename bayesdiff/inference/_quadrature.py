@@ -23,9 +23,13 @@ from jax.scipy.special import logsumexp
 from .._kernels.gaussian import dense_innovations, levinson_innovations
 from ..errors import InferenceError
 from ..models.base import Model, TrackData, as_data
-from ..models.fbm import _IncrementModel as IncrementModel  # MERGE: models.increments
-from ..models.fbm import _noise_band as noise_band  # MERGE: models.increments
-from ..models.fbm import fgn_autocovariance, increment_covariance
+from ..models.increments import (
+    IncrementModel,
+    fgn_autocovariance,
+    increment_covariance,
+    noise_band,
+    noise_band_matrix,
+)
 from ..tracks import Track, TrackSet
 
 __all__ = [
@@ -122,11 +126,7 @@ def _node_stats(alpha: jax.Array, r: jax.Array, data: TrackData, kind: tuple) ->
             times = jnp.concatenate([jnp.zeros(1), jnp.cumsum(lags)])
             cov = increment_covariance(a, times)
             if noise:
-                i = jnp.arange(n)
-                band = jnp.where(i[:, None] == i[None, :], 2.0, 0.0) - jnp.where(
-                    jnp.abs(i[:, None] - i[None, :]) == 1, 1.0, 0.0
-                )
-                cov = cov + rr * band
+                cov = cov + rr * noise_band_matrix(n)
             logv, z = dense_innovations(cov, cols)
         m = mask.astype(x.dtype)
         zx = z[:, :d] * m[:, None]
@@ -274,7 +274,7 @@ class IncrementQuadrature:
         self.model = model
         self.fbm = "alpha" in model.param_names
         self.noise, self.drift = bool(model.noise), bool(model.drift)
-        self.independent = model._independent and not self.noise
+        self.independent = model.independent_increments and not self.noise
         ts = TrackSet(tracks)
         self.dim = ts.dim
         self.batches = [as_data(b) for b in ts.batches(bucket=bucket, min_steps=1)]

@@ -24,10 +24,11 @@ import pandas as pd
 from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
-from .._files import atomic_path
+from .._files import write_csv
 from ..errors import ModelError
 from ..models.base import Model, as_data
-from ..tracks import Track, TrackSet
+from ..models.registry import MODEL_NAMES, from_spec
+from ..tracks import Track, TrackSet, next_power_of_two
 from . import _arviz
 from ._programs import pointwise_program
 from .evidence import (
@@ -48,24 +49,6 @@ __all__ = [
     "models_from_spec",
     "MODEL_NAMES",
 ]
-
-#: Names understood by :func:`models_from_spec` (options may be combined and reordered).
-MODEL_NAMES = (
-    "bm",
-    "bm+drift",
-    "bm+noise",
-    "bm+drift+noise",
-    "fbm",
-    "fbm+drift",
-    "fbm+noise",
-    "fbm+drift+noise",
-    "langevin",
-    "langevin+drift",
-    "langevin+noise",
-    "levy",
-    "switch2",
-    "switch3",
-)
 
 #: Pareto k above which PSIS-LOO is flagged as unreliable.
 PARETO_K_MAX = 0.7
@@ -97,60 +80,9 @@ _COLUMNS = [
 ]
 
 
-# =============================================================================
-# model names
-# =============================================================================
-def models_from_spec(spec: str | Sequence[str]) -> dict[str, Model]:
-    """Models from a comma-separated list of names.
-
-    Parameters
-    ----------
-    spec : str or list of str
-        E.g. ``"bm,fbm,fbm+noise,langevin,levy,switch2"``. A name is a base
-        (``bm`` or ``brownian``, ``fbm``, ``langevin``, ``levy``, ``switchK``
-        for K = 1..6 states) followed by options ``+drift`` and/or ``+noise``.
-
-    Returns
-    -------
-    dict
-        Name (as given) -> model with default priors, in the order given.
-
-    Examples
-    --------
-    >>> from bayesdiff.inference.compare import models_from_spec
-    >>> list(models_from_spec("bm,fbm+noise"))
-    ['bm', 'fbm+noise']
-    """
-    from .. import models as M
-
-    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
-    if not names:
-        raise ModelError("no model names given")
-    out: dict[str, Model] = {}
-    for name in names:
-        base, *opts = name.lower().split("+")
-        bad = [o for o in opts if o not in ("drift", "noise")]
-        if bad or len(set(opts)) != len(opts):
-            raise ModelError(f"model {name!r}: options must be 'drift' and/or 'noise', got {opts}")
-        kw = {o: True for o in opts}
-        if base in ("bm", "brownian"):
-            model: Model = M.Brownian(**kw)
-        elif base == "fbm":
-            model = M.FBM(**kw)
-        elif base in ("langevin", "ou"):
-            model = M.Langevin(**kw)
-        elif base in ("levy", "levywalk"):
-            if opts:
-                raise ModelError(f"model {name!r}: the Lévy walk takes no options")
-            model = M.LevyWalk()
-        elif re.fullmatch(r"switch(ing)?[1-6]", base):
-            model = M.Switching(n_states=int(base[-1]), **kw)
-        else:
-            raise ModelError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
-        if name in out:
-            raise ModelError(f"model {name!r} given twice")
-        out[name] = model
-    return out
+#: Model names as the command line writes them (see
+#: :func:`bayesdiff.models.registry.from_spec`, of which this is an alias).
+models_from_spec = from_spec
 
 
 def _as_dict(models: Mapping[str, Model] | Sequence[Model] | str) -> dict[str, Model]:
@@ -478,16 +410,6 @@ def _safe(name: Any) -> str:
     return s[:80]
 
 
-def _write_atomic(df: pd.DataFrame, path: Path) -> None:  # MERGE: _files.write_csv
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
-
-
-def _pad_len(n: int) -> int:  # MERGE: tracks.next_power_of_two
-    return 1 << max(int(math.ceil(math.log2(max(n, 1)))), 0)
-
-
 def compare_many(
     models: Mapping[str, Model] | Sequence[Model] | str,
     tracks: TrackSet,
@@ -580,7 +502,7 @@ def compare_many(
                 df.insert(1, "n_steps", t.n_steps)
                 tid = str(t.id)
                 if files:
-                    _write_atomic(df, files[tid])
+                    write_csv(df, files[tid])
                 results[tid] = df
                 bar.update(1)
                 if on_track is not None:
@@ -589,8 +511,8 @@ def compare_many(
     table["track"] = table["track"].astype(str)
     summary = comparison_summary(table, names)
     if out is not None:
-        _write_atomic(table, Path(out) / "comparison.csv")
-        _write_atomic(summary, Path(out) / "summary.csv")
+        write_csv(table, Path(out) / "comparison.csv")
+        write_csv(summary, Path(out) / "summary.csv")
     return ManyComparison(table, summary)
 
 
@@ -632,7 +554,7 @@ class _ChunkPlan:
     pad: bool
 
     def pad_to(self, t: Track) -> int | None:
-        return _pad_len(t.n_steps) if self.pad else None
+        return next_power_of_two(t.n_steps) if self.pad else None
 
 
 def _compare_chunk(

@@ -8,14 +8,9 @@ from typing import ClassVar
 
 import jax
 
-from .increments import IncrementModel, fgn_autocovariance, increment_covariance, noise_band
+from .increments import IncrementModel, fgn_autocovariance, increment_covariance
 
 __all__ = ["FBM", "fgn_autocovariance", "increment_covariance"]
-
-# The names the quadrature evidence and a benchmark import until they move to
-# bayesdiff.models.increments.
-_IncrementModel = IncrementModel
-_noise_band = noise_band
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -181,11 +181,6 @@ class IncrementModel(Model):
     #: True when the increments are independent without noise (Brownian motion).
     independent_increments: ClassVar[bool] = False
 
-    @property
-    def _independent(self) -> bool:
-        # the name the quadrature evidence reads until it moves to ``independent_increments``
-        return self.independent_increments
-
     def fast_loglik(self, params: Mapping, data: TrackData, regular: bool) -> jax.Array:
         """The log-likelihood with the cheapest exact gradient (reverse mode only).
 
