@@ -15,6 +15,7 @@ import dataclasses
 import math
 import os
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from .._files import atomic_path
+from .._files import write_csv
 from ..errors import BayesdiffError
 from ..tracks import TrackSet
 from ._columns import TABLE_KEYS, TABLE_METRICS, flatten_params
@@ -164,11 +165,6 @@ def _cell_key(est: str, model: str, length: int, snr: float, fit: str, sizes: st
     snr_s = "inf" if not np.isfinite(snr) else f"{snr:g}"
     key = f"{est}__{model}__{fit}__n{length}__snr{snr_s}__{sizes}"
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", key)
-
-
-def _write_atomic(df: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
 
 
 def _per_track_rows(
@@ -417,11 +413,11 @@ def study(
                 "length": n, "snr": q}  # fmt: skip
         df = _run_cell(est_use, spec, cell, truth, ts, cap)
         if path is not None:
-            _write_atomic(df, path)
+            write_csv(df, path)
         frames.append(df)
         bar.update(1)
     bar.close()
-    return _finish(frames, outp, figures)
+    return _summarize_and_write(frames, outp, figures)
 
 
 def _jobs(simulator_spec, misspecified: Mapping | None) -> list[tuple[SimSpec, Any]]:
@@ -450,7 +446,7 @@ class _CellTracks:
     def get(self, spec: SimSpec, n: int, snr: float, n_tracks: int):
         key = (spec.label, n, snr, n_tracks)
         if key != self.key or self.value is None:
-            cseed = self.seed + _stable(f"{spec.label}|{n}") % 100_000
+            cseed = self.seed + _crc32(f"{spec.label}|{n}") % 100_000
             truth = simulate_truth(spec, n_tracks, cseed)
             ts = spec.model.simulate(
                 seed=cseed, params=truth, n_steps=n, dt=spec.dt, dim=spec.dim, n_tracks=n_tracks
@@ -467,14 +463,14 @@ def _run_cell(est: Estimator, spec: SimSpec, cell: dict, truth, ts: TrackSet, ca
     return _per_track_rows(res, truth_use, cell, spec.label)
 
 
-def _finish(frames: list, outp: Path | None, figures: bool) -> StudyResult:
+def _summarize_and_write(frames: list, outp: Path | None, figures: bool) -> StudyResult:
     """Summarize the cells; with an output folder write the tables and figures."""
     per_track = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     table = summarize(per_track)
     figs = []
     if outp is not None:
-        _write_atomic(table, outp / "calibration_table.csv")
-        _write_atomic(per_track, outp / "calibration_per_track.csv")
+        write_csv(table, outp / "calibration_table.csv")
+        write_csv(per_track, outp / "calibration_per_track.csv")
         if figures and len(per_track):
             figs = write_figures(per_track, table, outp)
     return StudyResult(table, per_track, figs)
@@ -502,7 +498,7 @@ def _n_tracks(n_tracks, label: str, length: int, default: int = 200) -> int:
     return int(n_tracks)
 
 
-def _stable(s: str) -> int:
-    import zlib
-
+def _crc32(s: str) -> int:
+    """A stable (run-independent) hash of ``s``: cell seeds must not depend on Python's
+    randomized ``hash``."""
     return zlib.crc32(s.encode())

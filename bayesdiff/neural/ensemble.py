@@ -46,7 +46,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..errors import NetworkFileError
-from ..tracks import Track, TrackSet
+from ..tracks import Track, TrackSet, next_power_of_two
 from ._setup import TrainConfig, alpha_heads, alpha_role, joint_head
 from .features import as_trackset, buckets, check_tracks, physical_log_d
 from .networks import Architecture
@@ -61,7 +61,7 @@ _MIN_PAD = 64
 
 
 def _pad_size(n: int, max_batch: int) -> int:
-    return min(max_batch, max(_MIN_PAD, 1 << int(np.ceil(np.log2(max(n, 1))))))
+    return min(max_batch, max(_MIN_PAD, next_power_of_two(n)))
 
 
 @functools.lru_cache(maxsize=16)

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DimensionError, NonFiniteError, TrackError
-from ..tracks import Track, TrackSet
+from ..tracks import Track, TrackSet, next_power_of_two
 
 __all__ = [
     "N_COORDS",
@@ -77,7 +77,7 @@ class Bucket(NamedTuple):
 
 def bucket_length(n_steps: int) -> int:
     """Padded length of a track with ``n_steps`` increments (power of two >= MIN_BUCKET)."""
-    return max(MIN_BUCKET, 1 << int(np.ceil(np.log2(max(int(n_steps), 1)))))
+    return max(MIN_BUCKET, next_power_of_two(int(n_steps)))
 
 
 def encode(
