@@ -73,9 +73,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
         if getattr(args, flag) and flag not in spec.lower().split("+"):
             spec += f"+{flag}"
     model = from_name(spec)
-    ts = read_tracks_from_args(args).filter(min_points=max(args.min_points, model.min_points))
+    min_points = max(args.min_points, model.min_points)
+    ts = read_tracks_from_args(args).filter(min_points=min_points)
     if len(ts) == 0:
-        raise BayesdiffError(f"{args.tracks}: no track has at least {model.min_points} points")
+        raise BayesdiffError(f"{args.tracks}: no track has at least {min_points} points")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     idata = _fit_posterior(model, ts, args)

@@ -82,12 +82,14 @@ def build_inference_data(
 
 
 def _flat_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """netCDF attributes must be str/number/list: encode the rest as JSON."""
+    """netCDF attributes must be str/number/list: booleans become 0/1, the rest JSON."""
     import json
 
     out = {}
     for k, v in attrs.items():
-        if isinstance(v, (str, int, float, np.integer, np.floating)):
+        if isinstance(v, (bool, np.bool_)):
+            out[k] = int(v)
+        elif isinstance(v, (str, int, float, np.integer, np.floating)):
             out[k] = v
         else:
             out[k] = json.dumps(v, default=str)
