@@ -24,6 +24,7 @@ __all__ = [
     "ParameterError",
     "ModelError",
     "InferenceError",
+    "MethodError",
     "NetworkFileError",
     "DiagnosticsWarning",
     "DataWarning",
@@ -110,6 +111,14 @@ class ParameterError(BayesdiffError, ValueError):
 
 class ModelError(BayesdiffError, ValueError):
     """A model is configured wrongly or cannot be used for the given data."""
+
+
+class MethodError(ModelError):
+    """An inference method cannot handle this model, prior or data.
+
+    The message names the method, the parameter and prior concerned, and the
+    method to use instead.
+    """
 
 
 class InferenceError(BayesdiffError, RuntimeError):

@@ -22,7 +22,7 @@ from jax.scipy.special import logsumexp
 
 from .._kernels.gaussian import dense_innovations, levinson_innovations
 from ..errors import InferenceError
-from ..models.base import Model, TrackData, as_data
+from ..models.base import Model, TrackData, as_data, describe_prior
 from ..models.increments import (
     IncrementModel,
     fgn_autocovariance,
@@ -30,12 +30,12 @@ from ..models.increments import (
     noise_band,
     noise_band_matrix,
 )
+from ..models.priors import support_bounds, support_range
 from ..tracks import Track, TrackSet
 
 __all__ = [
     "IncrementQuadrature",
     "quadrature_reason",
-    "finite_range",
     "log_integrand_fn",
 ]
 
@@ -45,9 +45,12 @@ _LOG2PI = math.log(2.0 * math.pi)
 def quadrature_reason(model: Model, tracks: Sequence[Track]) -> str | None:
     """Why quadrature does not apply to ``model`` and ``tracks`` (None if it does).
 
-    It needs an FBM/Brownian model, a ``Normal`` prior on the drift, priors
-    on ``alpha`` and ``sigma`` whose range is bounded or has quantiles, and
-    (for a pooled set) one frame interval shared by all tracks.
+    It needs an FBM/Brownian model, a scalar ``Normal`` prior on the drift
+    (integrated analytically), scalar priors on positive numbers for ``D`` and
+    ``sigma``, priors on ``alpha`` and ``sigma`` whose range it can bound
+    (bounded support, or quantiles from the prior's ``icdf`` or ``cdf``; a
+    bound at zero is fine), and (for a pooled set) one frame interval shared
+    by all tracks. The reason names the parameter and its prior.
     """
     if not isinstance(model, IncrementModel):
         return f"{type(model).__name__} is not a Gaussian increment model (FBM/Brownian)"
@@ -56,40 +59,35 @@ def quadrature_reason(model: Model, tracks: Sequence[Track]) -> str | None:
     if model.drift:
         pv = model.prior("v")
         if type(pv) is not dist.Normal or jnp.shape(pv.loc) != () or jnp.shape(pv.scale) != ():
-            return "the drift prior is not a scalar Normal"
+            return (
+                f"the prior of v, {describe_prior(pv)}, is not a scalar Normal "
+                "(the drift is integrated analytically)"
+            )
     for p in ("D", "sigma"):
-        if p in model.param_names and not _positive(model.prior(p)):
-            return f"the prior of {p} is not a distribution on positive numbers"
-    for p in ("alpha", "sigma"):
-        if p in model.param_names and finite_range(model.prior(p)) is None:
-            return f"the prior of {p} has neither bounded support nor quantiles"
+        if p in model.param_names:
+            d = model.prior(p)
+            if d.event_shape != () or d.batch_shape != () or support_bounds(d)[0] < 0.0:
+                return f"the prior of {p}, {describe_prior(d)}, is not a scalar prior on (0, inf)"
+    if "alpha" in model.param_names and _alpha_range(model.prior("alpha")) is None:
+        return (
+            f"the prior of alpha, {describe_prior(model.prior('alpha'))}, has neither a "
+            "bounded support nor quantiles (icdf or cdf) in (0, 2)"
+        )
+    if model.noise and support_range(model.prior("sigma"), positive=True) is None:
+        return (
+            f"the prior of sigma, {describe_prior(model.prior('sigma'))}, has neither a "
+            "bounded support nor quantiles (icdf or cdf)"
+        )
     return None
 
 
-def _positive(d: dist.Distribution) -> bool:
-    lo = getattr(d.support, "lower_bound", None)
-    return (
-        d.event_shape == () and d.batch_shape == () and lo is not None and float(np.min(lo)) >= 0.0
-    )
-
-
-def finite_range(d: dist.Distribution, q: float = 1e-12) -> tuple[float, float] | None:
-    """Support bounds, or the ``q`` and ``1 - q`` quantiles where a bound is infinite."""
-    sup = d.support
-    lo = getattr(sup, "lower_bound", None)
-    hi = getattr(sup, "upper_bound", None)
-    lo = -math.inf if lo is None else float(lo)
-    hi = math.inf if hi is None else float(hi)
-    try:
-        if not math.isfinite(lo) or (lo == 0.0 and not math.isfinite(hi)):
-            lo = float(d.icdf(jnp.asarray(q)))
-        if not math.isfinite(hi):
-            hi = float(d.icdf(jnp.asarray(1.0 - q)))
-    except (ImportError, NotImplementedError, AttributeError):
+def _alpha_range(d: dist.Distribution) -> tuple[float, float] | None:
+    """The range of alpha to integrate: the prior's range within FBM's (0, 2)."""
+    r = support_range(d)
+    if r is None:
         return None
-    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
-        return None
-    return lo, hi
+    lo, hi = max(r[0], 0.0), min(r[1], 2.0)
+    return (lo, hi) if hi > lo else None
 
 
 def _gl(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -283,10 +281,9 @@ class IncrementQuadrature:
         var0 = sum(float(np.sum(t.increments**2 / t.lags[:, None])) for t in tracks) / self.N
         self.var0 = max(var0, 1e-300)
         pD = model.prior("D")
-        lamD = finite_range(pD) if getattr(pD.support, "upper_bound", None) is not None else None
-        lam_lo, lam_hi = (math.log(lamD[0]), math.log(lamD[1])) if lamD else (-math.inf, math.inf)
-        if lamD and lamD[0] <= 0:
-            lam_lo = -math.inf
+        d_lo, d_hi = support_bounds(pD)
+        lam_lo = math.log(d_lo) if d_lo > 0.0 else -math.inf
+        lam_hi = math.log(d_hi) if math.isfinite(d_hi) else math.inf
         self.priors: dict[str, Any] = {"D": pD}
         self.consts: dict[str, Any] = {
             "N": jnp.asarray(self.N),
@@ -296,11 +293,11 @@ class IncrementQuadrature:
         }
         if self.fbm:
             self.alpha_prior = model.prior("alpha")
-            self.alpha_range = finite_range(self.alpha_prior)
+            self.alpha_range = _alpha_range(self.alpha_prior)
         if self.noise:
             ps = model.prior("sigma")
             self.priors["sigma"] = ps
-            lo, hi = finite_range(ps)
+            lo, hi = support_range(ps, positive=True)
             self.consts["w_lo"], self.consts["w_hi"] = (
                 jnp.asarray(math.log(lo)),
                 jnp.asarray(math.log(hi)),

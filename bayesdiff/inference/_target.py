@@ -108,7 +108,8 @@ def to_latent(
             )
 
         def step(fm, _):
-            return fm - jnp.linalg.solve(jax.jacfwd(resid)(fm), resid(fm)), None
+            # reverse mode: models' fast likelihoods may define only a VJP (custom_vjp)
+            return fm - jnp.linalg.solve(jax.jacrev(resid)(fm), resid(fm)), None
 
         flat_m, _ = jax.lax.scan(step, flat_m, None, length=8)
         ok = jnp.max(jnp.abs(resid(flat_m))) <= 1e-8 * (1.0 + jnp.max(jnp.abs(flat_t)))

@@ -25,7 +25,7 @@ from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
 from .._files import write_csv
-from ..errors import ModelError
+from ..errors import MethodError, ModelError
 from ..models.base import Model, as_data
 from ..models.registry import MODEL_NAMES, from_spec
 from ..tracks import Track, TrackSet, next_power_of_two
@@ -38,6 +38,7 @@ from .evidence import (
     evidence,
     importance_reliable,
     quadrature_evidence,
+    quadrature_reason,
 )
 from .sampling import sample_many
 
@@ -77,6 +78,7 @@ _COLUMNS = [
     "n_likelihood_evals",
     "seconds",
     "chosen",
+    "error",
 ]
 
 
@@ -109,6 +111,31 @@ def _as_dict(models: Mapping[str, Model] | Sequence[Model] | str) -> dict[str, M
 def _requested(method: str | Mapping[str, str], name: str) -> str:
     """The evidence method asked for model ``name``."""
     return method.get(name, "auto") if isinstance(method, Mapping) else method
+
+
+#: ``Evidence.method`` (and the table's ``method``) of a model whose evidence failed.
+FAILED = "failed"
+
+
+def failed_evidence(model: Model, err: Exception, seconds: float = 0.0) -> Evidence:
+    """The record of a model whose evidence could not be computed: NaN ``log_z``,
+    method ``"failed"`` and the error (type and message) in ``details["error"]``."""
+    msg = f"{type(err).__name__}: {err}".replace("\n", " ")
+    return Evidence(math.nan, math.nan, FAILED, 0, seconds, model.name, {"error": msg})
+
+
+def _check_methods(models: Mapping[str, Model], method, tracks: Sequence[Track]) -> None:
+    """Refuse at once a method that cannot apply (unknown, or quadrature asked for a
+    model it does not cover), before any work."""
+    for name, m in models.items():
+        requested = _requested(method, name)
+        choose_method(m, tracks, requested)
+        if requested == "quadrature":
+            reason = quadrature_reason(m, tracks)
+            if reason is not None:
+                raise MethodError(
+                    f"{name}: method='quadrature' does not apply: {reason}; use 'auto'"
+                )
 
 
 def _log_priors(names: Sequence[str], model_priors: Mapping[str, float] | None) -> np.ndarray:
@@ -196,15 +223,18 @@ def _table(
 ) -> pd.DataFrame:
     log_z = np.array([e.log_z for e in evs])
     err = np.array([e.log_z_err for e in evs])
-    lw = log_z + log_prior
-    best = int(np.argmax(np.where(np.isfinite(lw), lw, -np.inf)))
-    lp = lw - float(logsumexp(lw))
-    # uncertainty of the probabilities: log Z_i ~ N(log_z_i, err_i^2) independently
-    rng = np.random.default_rng(seed)
-    sims = log_z[None, :] + rng.standard_normal((n_sim, len(names))) * np.nan_to_num(err)[None, :]
-    slw = sims + log_prior[None, :]
-    sp = np.exp(slw - logsumexp(slw, axis=1)[:, None])
-    ref = log_z[best]
+    ok = np.isfinite(log_z)  # failed models (NaN) get probability 0
+    lw = np.where(ok, log_z + log_prior, -np.inf)
+    best = int(np.argmax(lw)) if ok.any() else None
+    with np.errstate(invalid="ignore"):
+        lp = lw - float(logsumexp(lw)) if ok.any() else np.full(len(names), np.nan)
+        # uncertainty of the probabilities: log Z_i ~ N(log_z_i, err_i^2) independently
+        rng = np.random.default_rng(seed)
+        noise = rng.standard_normal((n_sim, len(names))) * np.nan_to_num(err)[None, :]
+        sims = np.where(ok, log_z, -np.inf)[None, :] + noise
+        slw = sims + log_prior[None, :]
+        sp = np.exp(slw - logsumexp(slw, axis=1)[:, None])
+    ref = log_z[best] if best is not None else np.nan
     rows = []
     for i, (n, e) in enumerate(zip(names, evs, strict=True)):
         row = {
@@ -213,7 +243,7 @@ def _table(
             "log_z_err": e.log_z_err,
             "log10_z": e.log10_z,
             "delta_log_z": e.log_z - ref,
-            "bayes_factor": math.exp(min(e.log_z - ref, 700.0)),
+            "bayes_factor": math.exp(min(e.log_z - ref, 700.0)) if ok[i] else np.nan,
             "log10_bayes_factor": (e.log_z - ref) / math.log(10.0),
             "probability": float(np.exp(lp[i])),
             "probability_sd": float(np.std(sp[:, i])),
@@ -224,6 +254,7 @@ def _table(
             "n_likelihood_evals": e.n_likelihood_evals,
             "seconds": e.seconds,
             "chosen": i == best,
+            "error": e.details.get("error", "") if e.method == FAILED else "",
         }
         lo = loos[i]
         if lo is not None:
@@ -251,7 +282,7 @@ def _table(
         df["elpd_diff"], df["elpd_diff_se"] = diff, dse
     df = df.reindex(columns=_COLUMNS)
     df = df.sort_values("log_z", ascending=False, kind="stable").reset_index(drop=True)
-    df.attrs["chosen"] = names[best]
+    df.attrs["chosen"] = names[best] if best is not None else None
     return df
 
 
@@ -322,9 +353,15 @@ def compare(
           model with the best ``elpd_loo`` (pointwise differences);
           ``pareto_k_max`` and ``loo_warning`` (any Pareto k > 0.7: LOO unreliable);
         * ``method``, ``n_likelihood_evals``, ``seconds``;
-        * ``chosen`` -- True for the model with the highest posterior probability.
+        * ``chosen`` -- True for the model with the highest posterior probability;
+        * ``error`` -- empty, or why the model's evidence failed: such a model
+          gets ``method`` "failed", NaN ``log_z`` and probability 0 (with a
+          warning), and the others are compared among themselves.
 
-        ``df.attrs["chosen"]`` holds the chosen model's name.
+        ``df.attrs["chosen"]`` holds the chosen model's name (None if every
+        model failed). A method that cannot apply (e.g. ``"quadrature"`` asked
+        for a Langevin model) raises :class:`~bayesdiff.errors.MethodError`
+        before any work.
 
     Notes
     -----
@@ -350,25 +387,31 @@ def compare(
     names = list(models)
     log_prior = _log_priors(names, model_priors)
     tracks = [track] if isinstance(track, Track) else list(track)
+    _check_methods(models, method, tracks)
     evs, loos = [], []
     bar = tqdm(names, desc="compare", unit="model", disable=not progress)
     for name in bar:
         bar.set_postfix_str(name)
         m = models[name]
-        ev = evidence(
-            m,
-            track,
-            method=_requested(method, name),
-            seed=seed,
-            keep_draws=loo,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            **dict(evidence_kw or {}),
-        )
+        t0 = time.perf_counter()
+        try:
+            ev = evidence(
+                m,
+                track,
+                method=_requested(method, name),
+                seed=seed,
+                keep_draws=loo,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                **dict(evidence_kw or {}),
+            )
+        except Exception as err:  # noqa: BLE001 -- one model's failure is a row, not the end
+            ev = failed_evidence(m, err, time.perf_counter() - t0)
+            warnings.warn(f"{name}: {ev.details['error']}", stacklevel=2)
         evs.append(ev)
         lo = None
-        if loo:
+        if loo and ev.method != FAILED:
             if ev.draws is None:
                 warnings.warn(
                     f"{name}: no posterior draws from method {ev.method!r}; LOO left out",
@@ -422,7 +465,7 @@ def compare_many(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    chunk_size: int = 32,
+    chunk_size: int = 1,
     n_sim: int = 2000,
     progress: bool = True,
     on_track: Callable[[Any, pd.DataFrame], None] | None = None,
@@ -436,16 +479,19 @@ def compare_many(
         As in :func:`compare`.
     tracks : TrackSet
     out : folder, optional
-        Results folder. Each finished track's table is written at once
-        (atomically) to ``out/tracks/<id>.csv``; a rerun with the same ``out``
-        skips the tracks already there, so an interrupted run resumes without
-        redoing or losing tracks. At the end ``out/comparison.csv`` (all rows)
-        and ``out/summary.csv`` are written.
+        Results folder. Each track's table is written (atomically) to
+        ``out/tracks/<id>.csv`` as soon as all its models are done, so a crash
+        or a kill loses at most the track in flight; a rerun with the same
+        ``out`` skips the tracks already there. A model that fails on a track
+        is recorded in its row (``method`` "failed", ``error`` the exception,
+        ``log_z`` NaN, probability 0) and the run goes on; delete a track's
+        file to retry it. At the end ``out/comparison.csv`` (all rows) and
+        ``out/summary.csv`` are written.
     chunk_size : int
-        Tracks per batch: models that need NUTS are sampled for a whole batch
-        at once (:func:`bayesdiff.sample_many`, one compilation per track-length
-        bucket); quadrature reuses one compiled program for all tracks of a
-        length bucket.
+        Tracks whose NUTS runs (for models whose evidence needs bridge
+        sampling) are batched into one :func:`bayesdiff.sample_many` call.
+        With more than one, the tracks that wait for that call are written
+        when it ends.
     progress : bool
         Progress bar over tracks.
     on_track : callable, optional
@@ -490,23 +536,25 @@ def compare_many(
         unit="track",
         disable=not progress,
     )
+    _check_methods(models, method, [tracks[i] for i in todo[:1]])
+
+    def finish(t: Track, per_model: Mapping[str, tuple]) -> None:
+        evs = [per_model[n][0] for n in names]
+        loos = [per_model[n][1] for n in names]
+        df = _table(names, evs, loos, log_prior, seed, n_sim)
+        df.insert(0, "track", str(t.id))
+        df.insert(1, "n_steps", t.n_steps)
+        if files:
+            write_csv(df, files[str(t.id)])
+        results[str(t.id)] = df
+        bar.update(1)
+        if on_track is not None:
+            on_track(t.id, df)
+
     with bar:
         for c0 in range(0, len(todo), chunk_size):
             chunk = [tracks[i] for i in todo[c0 : c0 + chunk_size]]
-            per_track = _compare_chunk(models, chunk, seed + c0, plan)
-            for k, t in enumerate(chunk):
-                evs = [per_track[n][k][0] for n in names]
-                loos = [per_track[n][k][1] for n in names]
-                df = _table(names, evs, loos, log_prior, seed, n_sim)
-                df.insert(0, "track", str(t.id))
-                df.insert(1, "n_steps", t.n_steps)
-                tid = str(t.id)
-                if files:
-                    write_csv(df, files[tid])
-                results[tid] = df
-                bar.update(1)
-                if on_track is not None:
-                    on_track(t.id, df)
+            _compare_chunk(models, chunk, seed + c0, plan, finish)
     table = pd.concat([results[str(i)] for i in ids], ignore_index=True)
     table["track"] = table["track"].astype(str)
     summary = comparison_summary(table, names)
@@ -558,36 +606,48 @@ class _ChunkPlan:
 
 
 def _compare_chunk(
-    models: Mapping[str, Model], chunk: list[Track], seed: int, plan: _ChunkPlan
-) -> dict:
-    """Evidence (and LOO) of every model for every track of a chunk.
+    models: Mapping[str, Model],
+    chunk: list[Track],
+    seed: int,
+    plan: _ChunkPlan,
+    finish: Callable[[Track, Mapping[str, tuple]], None],
+) -> None:
+    """Evidence (and LOO) of every model for every track of a chunk; ``finish(track,
+    {name: (Evidence, loo dict or None)})`` is called as soon as a track is done.
 
-    Returns name -> list over tracks of (Evidence, loo dict or None)."""
-    out: dict[str, list] = {}
-    for name, m in models.items():
-        res: list = [None] * len(chunk)
-        nuts: list[int] = []  # tracks whose evidence needs NUTS and bridge sampling
-        notes: dict[int, str] = {}
-        for k, t in enumerate(chunk):
-            ev, note = _direct_evidence(m, t, _requested(plan.method, name), seed + k, plan)
+    Tracks whose every model has a direct method (quadrature, importance
+    sampling that passes its checks, Laplace) finish at once; the rest wait
+    for one NUTS run per model over the chunk's tracks that need it. A model
+    that fails on a track is recorded (:func:`failed_evidence`), not raised.
+    """
+    done: list[dict[str, tuple]] = [{} for _ in chunk]
+    nuts: dict[str, list[int]] = {}  # model -> tracks whose evidence needs NUTS + bridge
+    notes: dict[tuple[str, int], str] = {}
+    for k, t in enumerate(chunk):
+        for name, m in models.items():
+            t0 = time.perf_counter()
+            try:
+                ev, note = _direct_evidence(m, t, _requested(plan.method, name), seed + k, plan)
+                lo = None
+                if ev is not None and plan.loo and ev.draws:
+                    lw = _pointwise(m, [t], ev.draws, pad_to=plan.pad_to(t))
+                    lo = _loo(lw, _reff(ev.draws))
+            except Exception as err:  # noqa: BLE001 -- recorded in the table
+                ev, note, lo = failed_evidence(m, err, time.perf_counter() - t0), None, None
             if ev is None:
-                nuts.append(k)
+                nuts.setdefault(name, []).append(k)
                 if note:
-                    notes[k] = note
-                continue
-            lo = None
-            if plan.loo and ev.draws:
-                lo = _loo(_pointwise(m, [t], ev.draws, pad_to=plan.pad_to(t)), _reff(ev.draws))
-            res[k] = (ev, lo)
-        if nuts:
-            for k, r in zip(
-                nuts,
-                _bridge_chunk(m, [chunk[k] for k in nuts], nuts, seed, plan, notes),
-                strict=True,
-            ):
-                res[k] = r
-        out[name] = res
-    return out
+                    notes[name, k] = note
+            else:
+                done[k][name] = (ev, lo)
+        if len(done[k]) == len(models):
+            finish(t, done[k])
+    for name, ks in nuts.items():
+        m = models[name]
+        for k, res in zip(ks, _bridge_chunk(m, chunk, ks, seed, plan, notes, name), strict=True):
+            done[k][name] = res
+            if len(done[k]) == len(models):
+                finish(chunk[k], done[k])
 
 
 def _direct_evidence(
@@ -621,19 +681,59 @@ def _direct_evidence(
 
 def _bridge_chunk(
     model: Model,
-    tracks: list[Track],
+    chunk: list[Track],
     index: list[int],
     seed: int,
     plan: _ChunkPlan,
-    notes: Mapping[int, str],
+    notes: Mapping[tuple[str, int], str],
+    name: str,
 ) -> list[tuple]:
-    """NUTS for ``tracks`` at once (:func:`sample_many`), then bridge sampling per track.
+    """NUTS for the tracks ``chunk[k]``, ``k`` in ``index``, at once
+    (:func:`sample_many`), then bridge sampling per track: ``(Evidence, loo)`` each.
 
-    ``index``: the tracks' positions in the chunk (their seed offsets)."""
+    If the joint NUTS run fails, every track is tried on its own, so one
+    track's failure is recorded for that track only."""
+    tracks = [chunk[k] for k in index]
     t0 = time.perf_counter()
+    try:
+        idata = _nuts_many(model, tracks, seed, plan)
+    except Exception as err:  # noqa: BLE001 -- recorded per track below
+        if len(index) == 1:
+            return [(failed_evidence(model, err, time.perf_counter() - t0), None)]
+        return [r for k in index for r in _bridge_chunk(model, chunk, [k], seed, plan, notes, name)]
+    t_nuts = (time.perf_counter() - t0) / len(tracks)
+    post = _arviz.draws(idata, model.param_names, flat=False)  # (chain, draw, track, ...)
+    steps = np.asarray(idata.sample_stats["n_steps"]).sum(axis=(0, 1))
+    divergent = np.asarray(idata.sample_stats["diverging"]).sum(axis=(0, 1))
+    ll_all = np.asarray(idata.log_likelihood["obs"])  # (chain, draw, track, step)
+    out = []
+    for j, (k, t) in enumerate(zip(index, tracks, strict=True)):
+        t1 = time.perf_counter()
+        params = {p: v[:, :, j] for p, v in post.items()}
+        try:
+            ev = bridge_evidence(
+                model,
+                t,
+                params,
+                seed=seed + k,
+                n_steps=int(steps[j]),
+                divergences=int(divergent[j]),
+                seconds=t_nuts,
+                pad_to=plan.pad_to(t),
+                note=notes.get((name, k)),
+            )
+        except Exception as err:  # noqa: BLE001 -- recorded in the table
+            out.append((failed_evidence(model, err, t_nuts + time.perf_counter() - t1), None))
+            continue
+        lo = _loo(ll_all[:, :, j, : t.n_steps], _reff(params)) if plan.loo else None
+        out.append((ev, lo))
+    return out
+
+
+def _nuts_many(model: Model, tracks: list[Track], seed: int, plan: _ChunkPlan):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata = sample_many(
+        return sample_many(
             model,
             TrackSet(tracks),
             draws=plan.draws,
@@ -644,28 +744,6 @@ def _bridge_chunk(
             warn=False,
             target_accept=0.95,
         )
-    t_nuts = (time.perf_counter() - t0) / len(tracks)
-    post = _arviz.draws(idata, model.param_names, flat=False)  # (chain, draw, track, ...)
-    steps = np.asarray(idata.sample_stats["n_steps"]).sum(axis=(0, 1))
-    divergent = np.asarray(idata.sample_stats["diverging"]).sum(axis=(0, 1))
-    ll_all = np.asarray(idata.log_likelihood["obs"])  # (chain, draw, track, step)
-    out = []
-    for j, (k, t) in enumerate(zip(index, tracks, strict=True)):
-        params = {p: v[:, :, j] for p, v in post.items()}
-        ev = bridge_evidence(
-            model,
-            t,
-            params,
-            seed=seed + k,
-            n_steps=int(steps[j]),
-            divergences=int(divergent[j]),
-            seconds=t_nuts,
-            pad_to=plan.pad_to(t),
-            note=notes.get(k),
-        )
-        lo = _loo(ll_all[:, :, j, : t.n_steps], _reff(params)) if plan.loo else None
-        out.append((ev, lo))
-    return out
 
 
 def comparison_summary(table: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
@@ -684,7 +762,8 @@ def comparison_summary(table: pd.DataFrame, names: Sequence[str]) -> pd.DataFram
     DataFrame
         One row per model, most wins first: ``wins``, ``win_fraction``,
         ``expected_wins``, ``mean_probability``, ``confident_wins``
-        (probability > 0.95), ``mean_log_z``, ``n_tracks``.
+        (probability > 0.95), ``mean_log_z`` (over the tracks where it did not
+        fail), ``n_tracks``, ``failed`` (tracks where its evidence failed).
     """
     rows = []
     n_tracks = table["track"].nunique()
@@ -700,6 +779,7 @@ def comparison_summary(table: pd.DataFrame, names: Sequence[str]) -> pd.DataFram
                 "confident_wins": int((sub["probability"] > 0.95).sum()),
                 "mean_log_z": float(sub["log_z"].mean()),
                 "n_tracks": int(len(sub)),
+                "failed": int((sub["method"] == FAILED).sum()) if "method" in sub else 0,
             }
         )
     return (

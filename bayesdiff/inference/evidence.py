@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import InferenceError, MethodError, ModelError
 from ..models.base import Model
 from ..tracks import Track, TrackSet
 from . import _arviz
@@ -238,22 +238,35 @@ def evidence(
         t.require(model.min_points, f"the {model.name} model")
     t0 = time.perf_counter()
     chosen = choose_method(model, tracks, method, idata=idata)
+    auto = method == "auto"
     auto_note = None
-    if method == "auto" and chosen == "importance":
-        ev = importance_evidence(model, track, seed, n_draws, keep_draws, t0)
-        ok, why = importance_reliable(ev)
-        if ok:
-            return dataclasses.replace(ev, details={**ev.details, "auto": why})
-        chosen, auto_note = "bridge", why + "; bridge sampling instead"
     if chosen == "quadrature":
         reason = quadrature_reason(model, tracks)
         if reason is not None:
-            raise ModelError(
-                f"quadrature does not apply to {model.name}: {reason}; use method='bridge'"
+            raise MethodError(
+                f"method='quadrature' does not apply to {model.name}: {reason}; use "
+                "method='importance' or 'bridge' (or 'auto', which picks one that applies)"
             )
-        return quadrature_evidence(
-            model, tracks, tol=tol, keep_draws=keep_draws, n_draws=n_draws, seed=seed
-        )
+        try:
+            return quadrature_evidence(
+                model, tracks, tol=tol, keep_draws=keep_draws, n_draws=n_draws, seed=seed
+            )
+        except InferenceError as err:
+            if not auto:
+                raise
+            chosen, auto_note = "importance", f"quadrature failed ({err})"
+    if auto and chosen == "importance":
+        try:
+            ev = importance_evidence(model, track, seed, n_draws, keep_draws, t0)
+        except InferenceError as err:
+            why = f"importance sampling failed ({err})"
+        else:
+            ok, why = importance_reliable(ev)
+            if ok:
+                note = why if auto_note is None else f"{auto_note}; {why}"
+                return dataclasses.replace(ev, details={**ev.details, "auto": note})
+        why = why if auto_note is None else f"{auto_note}; {why}"
+        chosen, auto_note = "bridge", why + "; bridge sampling instead"
     if chosen == "bridge":
         if idata is None:
             idata = sample(

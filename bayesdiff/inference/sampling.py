@@ -21,7 +21,7 @@ from numpyro.handlers import seed as seed_handler
 from numpyro.infer.util import unconstrain_fn
 from tqdm.auto import tqdm
 
-from ..errors import ModelError
+from ..errors import InferenceError, MethodError, ModelError
 from ..models.base import Model, as_data
 from ..tracks import Batch, Track, TrackSet
 from . import _nuts
@@ -117,10 +117,17 @@ def sample(
         tracks = list(track) if isinstance(track, TrackSet) else [track]
         reason = quadrature_reason(model, tracks)
         if method == "grid" and reason is not None:
-            raise ValueError(f"method='grid' does not apply to {model.name}: {reason}")
+            raise MethodError(
+                f"method='grid' does not apply to {model.name}: {reason}; use method='nuts'"
+            )
         if reason is None:
             _nuts.check_counts(draws, 0, chains)
-            return _sample_grid(model, track, tracks, Draws(draws, 0, chains), seed, warn)
+            try:
+                return _sample_grid(model, track, tracks, Draws(draws, 0, chains), seed, warn)
+            except InferenceError:
+                if method == "grid":
+                    raise  # "auto": NUTS instead
+
     nuts = NutsSettings(dense_mass, target_accept, max_tree_depth)
     if isinstance(track, TrackSet):
         return _sample_pooled(model, track, Draws(draws, tune, chains), nuts, seed, progress, warn)

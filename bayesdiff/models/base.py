@@ -28,6 +28,7 @@ batch of equal-shape tracks is the same structure with a leading axis and
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
@@ -40,8 +41,12 @@ from numpyro.infer.reparam import TransformReparam
 
 from ..errors import ModelError, ParameterError
 from ..tracks import Batch, Track, TrackSet
+from .priors import mass_outside
 
-__all__ = ["TrackData", "Model", "as_data"]
+__all__ = ["TrackData", "Model", "as_data", "describe_prior", "PRIOR_MASS_OUTSIDE_MAX"]
+
+#: Largest prior mass a user's prior may put outside a parameter's domain.
+PRIOR_MASS_OUTSIDE_MAX = 1e-9
 
 
 class TrackData(NamedTuple):
@@ -99,9 +104,12 @@ def as_data(obj: Track | Batch, pad_to: int | None = None) -> tuple[TrackData, b
     lags[:n] = obj.lags
     mask = np.arange(size) < n
     data = TrackData(
-        jnp.asarray(inc), jnp.asarray(lags), jnp.asarray(mask),
-        jnp.asarray(obj.dt, jnp.float64), jnp.asarray(obj.positions[0]),
-    )  # fmt: skip
+        jnp.asarray(inc),
+        jnp.asarray(lags),
+        jnp.asarray(mask),
+        jnp.asarray(obj.dt, jnp.float64),
+        jnp.asarray(obj.positions[0]),
+    )
     return data, not obj.has_gaps
 
 
@@ -125,6 +133,10 @@ class Model:
     kind: ClassVar[str] = "model"
     min_points: ClassVar[int] = 3
     vector_params: ClassVar[tuple[str, ...]] = ("v", "c")
+    #: Where each parameter is defined, ``(low, high)``, when the model restricts it
+    #: (FBM's ``alpha`` in (0, 2), scales positive); a user's prior must put all but
+    #: a negligible part (:data:`PRIOR_MASS_OUTSIDE_MAX`) of its mass there.
+    param_domains: ClassVar[Mapping[str, tuple[float, float]]] = {}
     #: How ``bd.sample(start="auto")`` starts NUTS: ``"data"`` (``init_values``,
     #: jittered) or ``"mode"`` (the posterior mode, with the inverse Hessian as the
     #: initial mass matrix) for models whose parameters differ widely in scale.
@@ -146,6 +158,47 @@ class Model:
 
     def default_priors(self) -> dict[str, dist.Distribution]:
         raise NotImplementedError
+
+    def __post_init__(self) -> None:
+        self.check_priors()
+
+    def check_priors(self) -> None:
+        """Check the user's priors: known parameters, NumPyro distributions, and (where
+        the model restricts a parameter) no prior mass outside its domain.
+
+        Raises
+        ------
+        ModelError
+            Naming the parameter, the prior and what is wrong.
+        """
+        user = dict(self.priors or {})
+        unknown = set(user) - set(self.param_names)
+        if unknown:
+            raise ModelError(
+                f"{self.name}: priors given for unknown parameters {sorted(unknown)}; "
+                f"parameters are {list(self.param_names)}"
+            )
+        for p, d in user.items():
+            if not isinstance(d, dist.Distribution):
+                raise ModelError(
+                    f"{self.name}: the prior of {p} must be a NumPyro distribution, "
+                    f"got {type(d).__name__}"
+                )
+            domain = self.param_domains.get(p)
+            if domain is None or d.event_shape != () or d.batch_shape != ():
+                continue
+            outside = mass_outside(d, *domain)
+            if outside is not None and outside > PRIOR_MASS_OUTSIDE_MAX:
+                low, high = domain
+                bounds = ", ".join(
+                    f"{k}={v:g}" for k, v in (("low", low), ("high", high)) if math.isfinite(v)
+                )
+                raise ModelError(
+                    f"{self.name}: the prior of {p}, {describe_prior(d)}, puts "
+                    f"{outside:.3g} of its mass outside ({low:g}, {high:g}), where the model "
+                    f"defines {p}; restrict it, e.g. "
+                    f"dist.TruncatedDistribution({describe_prior(d)}, {bounds})"
+                )
 
     def prior(self, name: str) -> dist.Distribution:
         """The prior of parameter ``name`` (user's if given, else the default)."""
@@ -175,7 +228,7 @@ class Model:
         for f in dataclasses.fields(self):
             if f.name != "priors":
                 out[f.name] = getattr(self, f.name)
-        out["priors"] = {p: _describe(self.prior(p)) for p in self.param_names}
+        out["priors"] = {p: describe_prior(self.prior(p)) for p in self.param_names}
         return out
 
     # -- likelihood ------------------------------------------------------------
@@ -399,7 +452,8 @@ class Model:
         raise NotImplementedError
 
 
-def _describe(d: dist.Distribution) -> str:
+def describe_prior(d: dist.Distribution) -> str:
+    """A prior as text, e.g. ``"Uniform(low=0, high=1)"``."""
     name = type(d).__name__
     args = []
     for k in getattr(d, "arg_constraints", {}):

@@ -13,6 +13,7 @@ noise adds), and :func:`simulate_fgn` (exact fGn draws by Davies-Harte).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from functools import partial
 from typing import ClassVar
@@ -180,6 +181,9 @@ class IncrementModel(Model):
 
     #: True when the increments are independent without noise (Brownian motion).
     independent_increments: ClassVar[bool] = False
+    param_domains: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "alpha": (0.0, 2.0), "D": (0.0, math.inf), "sigma": (0.0, math.inf),
+    }  # fmt: skip
 
     def fast_loglik(self, params: Mapping, data: TrackData, regular: bool) -> jax.Array:
         """The log-likelihood with the cheapest exact gradient (reverse mode only).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from functools import partial
 from typing import ClassVar
@@ -185,6 +186,9 @@ class Langevin(Model):
 
     kind: ClassVar[str] = "langevin"
     min_points: ClassVar[int] = 3
+    param_domains: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "D": (0.0, math.inf), "k": (0.0, math.inf), "sigma": (0.0, math.inf),
+    }  # fmt: skip
 
     @property
     def param_names(self) -> tuple[str, ...]:

@@ -480,6 +480,9 @@ class LevyWalk(Model):
     min_points: ClassVar[int] = 3
     vector_params: ClassVar[tuple[str, ...]] = ()
     nuts_start: ClassVar[str] = "mode"
+    param_domains: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "alpha": (1.0, 2.0), "v": (0.0, math.inf), "sigma": (0.0, math.inf),
+    }  # fmt: skip
 
     def __post_init__(self) -> None:
         for f, low in (("n_rates", 2), ("turn_bins", 1)):
@@ -508,6 +511,7 @@ class LevyWalk(Model):
                 f"tau_max >= 100 tau0 (frames), got {self.duration_range!r}"
             )
         object.__setattr__(self, "duration_range", (int(tau0), tau_max))
+        super().__post_init__()
 
     @property
     def name(self) -> str:

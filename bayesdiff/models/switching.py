@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -244,11 +245,15 @@ class Switching(Model):
     kind: ClassVar[str] = "switching"
     min_points: ClassVar[int] = 2
     vector_params: ClassVar[tuple[str, ...]] = ("v",)
+    param_domains: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "D": (0.0, math.inf), "sigma": (0.0, math.inf),
+    }  # fmt: skip
     supports_segmentation: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_states, (int, np.integer)) or not 1 <= self.n_states <= 6:
             raise ModelError(f"n_states must be an integer from 1 to 6, got {self.n_states!r}")
+        super().__post_init__()
 
     # -- configuration -----------------------------------------------------------
     @property
