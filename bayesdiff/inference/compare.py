@@ -36,6 +36,7 @@ from .evidence import (
     bridge_evidence,
     choose_method,
     evidence,
+    importance_evidence,
     importance_reliable,
     quadrature_evidence,
     quadrature_reason,
@@ -670,7 +671,12 @@ def _direct_evidence(
             seed=seed,
             bucket="pow2" if plan.pad else "exact",
         ), None
-    ev = evidence(model, t, method=chosen, seed=seed, keep_draws=plan.loo, **ev_kw)
+    if chosen == "importance":
+        ev = importance_evidence(
+            model, t, seed, ev_kw.get("n_draws", 4000), plan.loo, pad_to=plan.pad_to(t)
+        )
+    else:
+        ev = evidence(model, t, method=chosen, seed=seed, keep_draws=plan.loo, **ev_kw)
     if requested == "auto":  # importance sampling if its diagnostics pass, else NUTS + bridge
         ok, why = importance_reliable(ev)
         if not ok:

@@ -423,6 +423,7 @@ def importance_evidence(
     keep_draws: bool,
     t0: float | None = None,
     rounds: int = 3,
+    pad_to: int | None = None,
 ) -> Evidence:
     """Importance sampling, adapted over up to ``rounds`` rounds.
 
@@ -431,10 +432,12 @@ def importance_evidence(
     posterior), the next round moment-matches the proposal to the weighted
     draws of the last one and doubles their number. Each round is a complete
     unbiased estimate; the last one is reported, and every likelihood
-    evaluation is counted. ``t0``: when the work started (``perf_counter``).
+    evaluation is counted. ``t0``: when the work started (``perf_counter``);
+    ``pad_to``: pad a track to this length (programs compiled for one length
+    serve every shorter track).
     """
     t0 = time.perf_counter() if t0 is None else t0
-    target = Target(model, track)
+    target = Target(model, track, pad_to=pad_to)
     mode, hess, n_opt = target.mode()
     mean, cov = mode, np.linalg.inv(hess)
     n_eval, n = 0, int(n_draws)
