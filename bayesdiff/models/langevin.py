@@ -272,12 +272,18 @@ class Langevin(Model):
         params["c"] = numpyro.deterministic("c", start + v / k + jnp.sqrt(var) * z)
         return {p: params[p] for p in self.param_names}
 
-    def numpyro_model(self, data: TrackData, regular: bool) -> None:
-        params = self.sample_params(data.dim, data.start)
+    def fast_loglik(self, params: Mapping, data: TrackData, regular: bool) -> jax.Array:
+        """The log-likelihood the samplers differentiate: with noise (a long Kalman
+        scan) by forward-mode derivatives, which are cheaper there."""
         loglik = partial(self.loglik_from_data, regular=regular)
-        if self.noise:  # a long scan: forward-mode derivatives are cheaper
+        if self.noise:
             loglik = forward_mode_vjp(loglik)
-        numpyro.factor("loglik", loglik(params, data))
+        return loglik(params, data)
+
+    def numpyro_model(self, data: TrackData, regular: bool) -> None:
+        """Priors (the trap centre's given the first position) and :meth:`fast_loglik`."""
+        params = self.sample_params(data.dim, data.start)
+        numpyro.factor("loglik", self.fast_loglik(params, data, regular))
 
     def init_values(self, data: TrackData) -> dict[str, jax.Array]:
         """Moment estimates: centre = mean position, ``k`` from the lag-1
