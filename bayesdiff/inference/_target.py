@@ -44,20 +44,33 @@ def latent_values(model: Model, values: Mapping[str, jax.Array], dim: int) -> di
     return out
 
 
-def default_latents(model_fn: Callable, args: tuple, seed: int = 0) -> dict:
+def default_latents(
+    model: Model, model_fn: Callable, args: tuple, key: tuple, seed: int = 0
+) -> dict:
     """Unconstrained values of every latent site at the prior medians (NumPyro's
-    ``init_to_median``), compiled: the likelihood is traced but, unused, compiled away
-    (NumPyro's ``initialize_model`` would evaluate it and its gradient op by op)."""
-
-    return jax.jit(partial(prior_latents, model_fn, seed=seed))(args)
+    ``init_to_median``), compiled once per ``(model, key, seed)`` (``key``: the
+    data layout of ``model_fn``): the likelihood is traced but, unused,
+    compiled away (NumPyro's ``initialize_model`` would evaluate it and its
+    gradient op by op)."""
+    fn = cached_jit(
+        "default-latents",
+        model,
+        *key,
+        seed,
+        build=lambda: jax.jit(partial(prior_latents, model_fn, seed=seed)),
+    )
+    return fn(args)
 
 
 def prior_latents(model_fn: Callable, args: tuple, seed: int = 0) -> dict:
     """Traceable body of :func:`default_latents`."""
     m = handlers.substitute(handlers.seed(model_fn, rng_seed=seed), substitute_fn=init_to_median)
     tr = handlers.trace(m).get_trace(*args)
-    vals = {k: site["value"] for k, site in tr.items()
-            if site["type"] == "sample" and not site["is_observed"]}  # fmt: skip
+    vals = {
+        k: site["value"]
+        for k, site in tr.items()
+        if site["type"] == "sample" and not site["is_observed"]
+    }
     return unconstrain_fn(model_fn, args, {}, vals)
 
 
@@ -140,15 +153,19 @@ class Target:
             self.args = tuple(d for d, _ in datas)
             pooled = True
         self.model_fn = model_function(model, regs, pooled)
-        self.z0 = dict(default_latents(self.model_fn, self.args))
+        self.z0 = dict(default_latents(model, self.model_fn, self.args, (regs, pooled)))
         flat, self.unravel = ravel_pytree(self.z0)
         self.size = int(flat.shape[0])
         self.flat0 = np.asarray(flat)
         shapes = tuple((k, tuple(jnp.shape(v))) for k, v in self.z0.items())
         self.fns = cached_jit(
-            "evidence-target", model, regs, pooled, shapes,
+            "evidence-target",
+            model,
+            regs,
+            pooled,
+            shapes,
             build=lambda: compile_target(self.model_fn, self.unravel),
-        )  # fmt: skip
+        )
         self.n_evals = 0
 
     def logq1(self, theta) -> jax.Array:

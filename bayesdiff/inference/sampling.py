@@ -460,7 +460,7 @@ def _sample_pooled(
     regular = tuple(r for _, r in datas)
     model_fn = model_function(model, regular, pooled=True)
     # start from the values suggested by the first track's data
-    z0 = dict(default_latents(model_fn, data_tuple, seed))
+    z0 = dict(default_latents(model, model_fn, data_tuple, (regular, True), seed))
     first = jax.tree.map(lambda a: a[0], data_tuple[0])
     vals = latent_values(model, model.init_values(first), tracks.dim)
     vals = {k: v for k, v in vals.items() if k in z0 and jnp.shape(v) == jnp.shape(z0[k])}
