@@ -54,10 +54,8 @@ import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import bayesdiff as bd  # noqa: E402
-from bayesdiff.inference.compare import models_from_spec  # noqa: E402
+import bayesdiff as bd
+from bayesdiff.models import from_spec
 
 DT = 0.05
 CANDIDATES = "bm,bm+drift,bm+noise,fbm,fbm+noise,langevin,levy"
@@ -120,7 +118,7 @@ def simulation_prior_models() -> dict:
 
 
 def simulate(name: str, n_steps: int, n_tracks: int, seed: int) -> bd.TrackSet:
-    model = models_from_spec(name)[name]
+    model = from_spec(name)[name]
     rng = np.random.default_rng(seed)
     params = _sim_params(name, rng, n_tracks)
     return model.simulate(
@@ -277,7 +275,7 @@ def part_b(
     compute nothing. ``priors="simulation"``: analyse with the simulation prior
     (:func:`simulation_prior_models`; results under ``out/simulation-priors``).
     ``limit``: report only the tracks numbered below it."""
-    models = models_from_spec(CANDIDATES)
+    models = from_spec(CANDIDATES)
     if priors == "simulation":
         models, out = simulation_prior_models(), out / "simulation-priors"
     names = [g for g in models if not only or g in only.split(",")]

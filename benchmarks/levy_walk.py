@@ -33,8 +33,9 @@ durations are Pareto with minimum tau0 = dt, simulated exactly in continuous
 time (not from the HMM), in equilibrium, and sampled at the frames.
 
 TA-MSD fit: for each track the time-averaged MSD (all coordinates) at lags
-1..max(4, n // 10) is fitted by least squares in log-log; the slope, clipped
-to [1, 2] (the prior range the Bayesian fit also knows), is the estimate.
+1..max(4, n // 10) is fitted by least squares in log-log
+(``bayesdiff.calibration.msd_exponent``); the slope, clipped to [1, 2] (the
+prior range the Bayesian fit also knows), is the estimate.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesdiff.calibration import msd_exponent
 from bayesdiff.models.base import as_data
 from bayesdiff.models.levy import chain_survival, flight_chain, survival_exact
 
@@ -213,16 +215,6 @@ def section_settings(n_tracks):
 
 
 # -----------------------------------------------------------------------------
-def ta_msd_alpha(track) -> float:
-    """Log-log slope of the time-averaged MSD over lags 1..max(4, n // 10), clipped to [1, 2]."""
-    x = track.positions
-    n = len(x) - 1
-    lags = np.arange(1, max(4, n // 10) + 1)
-    msd = np.array([np.mean(np.sum((x[lag:] - x[:-lag]) ** 2, axis=1)) for lag in lags])
-    slope = np.polyfit(np.log(lags), np.log(msd), 1)[0]
-    return float(np.clip(slope, 1.0, 2.0))
-
-
 def section_oracle(n_tracks=4000, seed=0):
     """Best attainable MAE of alpha when every flight duration is seen exactly.
 
@@ -292,7 +284,7 @@ def section_accuracy(cells, draws, tune, chains, seed=0):
         lo, hi = np.quantile(post, [0.05, 0.95], axis=0)
         mae = np.mean(np.abs(mean - alphas))
         cover = np.mean((lo <= alphas) & (alphas <= hi))
-        ta = np.array([ta_msd_alpha(t) for t in ts])
+        ta = np.clip([msd_exponent(t) for t in ts], 1.0, 2.0)  # lags 1..max(4, n // 10)
         ta_mae = np.mean(np.abs(ta - alphas))
         rows.append(
             (

@@ -22,7 +22,7 @@ import scipy.linalg
 
 import bayesdiff as bd
 from bayesdiff.models.base import as_data
-from bayesdiff.models.fbm import fgn_autocovariance
+from bayesdiff.models.increments import fgn_autocovariance
 
 
 def best_of(f, repeat=5, number=None):

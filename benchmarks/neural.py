@@ -47,11 +47,11 @@ def throughput(ens, n_tracks: int, repeats: int = 3) -> tuple[float, float]:
         ens.predict(ts)
     e2e = repeats * n_tracks / (time.perf_counter() - t)
     (b,) = buckets(ts, max_batch=n_tracks)
-    params = ens._stacked()
-    jax.block_until_ready(ens._apply(params, b.x, b.mask, b.dim))
+    params, network = ens.stacked_params, ens.network
+    jax.block_until_ready(network(params, b.x, b.mask, b.dim))
     t = time.perf_counter()
     for _ in range(repeats):
-        jax.block_until_ready(ens._apply(params, b.x, b.mask, b.dim))
+        jax.block_until_ready(network(params, b.x, b.mask, b.dim))
     net = repeats * n_tracks / (time.perf_counter() - t)
     return e2e, net
 

@@ -29,6 +29,7 @@ import argparse
 import time
 
 import numpy as np
+import numpyro.distributions as dist
 from scipy.optimize import linear_sum_assignment
 
 import bayesdiff as bd
@@ -43,11 +44,11 @@ def match_changepoints(pred, true, tol=5):
     pred, true = np.asarray(pred), np.asarray(true)
     if len(pred) == 0 or len(true) == 0:
         return 0, [], len(pred), len(true)
-    dist = np.abs(pred[:, None] - true[None, :]).astype(float)
-    cost = np.where(dist <= tol, dist, 1e6)
+    gap = np.abs(pred[:, None] - true[None, :]).astype(float)
+    cost = np.where(gap <= tol, gap, 1e6)
     r, c = linear_sum_assignment(cost)
-    hits = dist[r, c] <= tol
-    return int(hits.sum()), list(dist[r, c][hits] ** 2), len(pred), len(true)
+    hits = gap[r, c] <= tol
+    return int(hits.sum()), list(gap[r, c][hits] ** 2), len(pred), len(true)
 
 
 def cp_metrics(preds, trues):
@@ -140,7 +141,7 @@ def scenario(
     true_cp = [changepoints(s) for s in states]
     for noise in noise_fit:
         if noise:
-            prior = {"sigma": bd.models.switching.dist.LogNormal(np.log(sigma), 0.1)}
+            prior = {"sigma": dist.LogNormal(np.log(sigma), 0.1)}
             fit_model = bd.models.Switching(n_states=2, noise=True, priors=prior)
         else:
             fit_model = m
