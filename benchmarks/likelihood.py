@@ -31,6 +31,7 @@ def best_of(f):
 
 
 def main() -> None:
+    _common.parser(__doc__).parse_args()  # no options: --help only
     model = bd.models.FBM()
     params = {"alpha": jnp.asarray(0.7), "D": jnp.asarray(0.3)}
     rows = []
