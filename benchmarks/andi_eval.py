@@ -18,52 +18,51 @@ models: nothing here is tuned to these data.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
+import _common
 import numpy as np
 import pandas as pd
 
 import bayesdiff as bd
+from bayesdiff.calibration import msd_exponent
 
 Z90 = 1.6448536269514722  # standard-normal 95% quantile: central 90% interval
 DEFAULT = "benchmarks/_out/andi/andi_1d_T100.npz"
 MODELS = ["attm", "ctrw", "fbm", "lw", "sbm"]
 
 
-def tamsd_alpha(x: np.ndarray, max_lag: int = 10) -> np.ndarray:
-    """Slope of log TA-MSD against log lag (lags 1..max_lag), one per row of x (n, T)."""
-    lags = np.arange(1, max_lag + 1)
-    msd = np.stack([np.mean((x[:, k:] - x[:, :-k]) ** 2, axis=1) for k in lags], axis=1)
-    lx = np.log(lags) - np.log(lags).mean()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        y = np.log(msd)
-        slope = (y - y.mean(axis=1, keepdims=True)) @ lx / (lx @ lx)
-    slope[~np.isfinite(slope)] = np.nan  # a track that never moves
-    return slope
+def tamsd_alpha(x: np.ndarray) -> np.ndarray:
+    """TA-MSD exponent over lags 1-10 of every row of x (n, T), as a 1-D track with dt = 1."""
+    lags = np.arange(1, 11)
+    return np.array([msd_exponent(bd.Track(row[:, None], dt=1.0), lags) for row in x])
 
 
-def table(pred: pd.DataFrame, alpha: np.ndarray, model: np.ndarray, msd: np.ndarray) -> str:
+def print_accuracy(
+    pred: pd.DataFrame, alpha: np.ndarray, model: np.ndarray, msd: np.ndarray, title: str
+) -> None:
+    """One table: per AnDi model and pooled, the network's alpha error and coverage, the
+    class it chooses most often, and the TA-MSD fit's alpha error."""
     err = np.abs(pred["alpha_mean"].to_numpy() - alpha)
     cover = np.abs(pred["alpha_mean"].to_numpy() - alpha) <= Z90 * pred["alpha_sd"].to_numpy()
     msd_err = np.abs(msd - alpha)
-    rows = [
-        "| AnDi model | n | alpha range | MAE alpha_mean | 90% coverage "
-        "| most-chosen class (share) | MAE TA-MSD fit |",
-        "|---|---:|---|---:|---:|---|---:|",
-    ]
+    rows = []
     for name in [*MODELS, "all"]:
         s = np.ones(alpha.size, bool) if name == "all" else model == name
         s &= ~np.isnan(err)
         top = pred["model"][s].value_counts(normalize=True)
         rows.append(
-            f"| {name.upper() if name != 'all' else 'all five'} | {s.sum()} "
-            f"| {alpha[s].min():.2f}-{alpha[s].max():.2f} | {np.nanmean(err[s]):.3f} "
-            f"| {np.nanmean(cover[s]):.3f} | {top.index[0]} ({top.iloc[0]:.0%}) "
-            f"| {np.nanmean(msd_err[s]):.3f} |"
+            {
+                "AnDi model": name.upper() if name != "all" else "all five",
+                "n": int(s.sum()),
+                "alpha range": f"{alpha[s].min():.2f}-{alpha[s].max():.2f}",
+                "MAE alpha_mean": np.nanmean(err[s]),
+                "90% coverage": np.nanmean(cover[s]),
+                "most-chosen class (share)": f"{top.index[0]} ({top.iloc[0]:.0%})",
+                "MAE TA-MSD fit": np.nanmean(msd_err[s]),
+            }
         )
     notes = []
     if np.isnan(err).any():
@@ -72,7 +71,8 @@ def table(pred: pd.DataFrame, alpha: np.ndarray, model: np.ndarray, msd: np.ndar
         )
     if np.isnan(msd[~np.isnan(err)]).any():
         notes.append(f"{np.isnan(msd).sum()} tracks without a TA-MSD fit (left out of its MAE)")
-    return "\n".join(rows) + ("\n\n" + "; ".join(notes) + "." if notes else "")
+    note = "; ".join(notes) + "." if notes else None
+    _common.print_table(rows, title, fmt=".3f", note=note)
 
 
 def extras(pred: pd.DataFrame, alpha: np.ndarray, model: np.ndarray) -> str:
@@ -102,7 +102,7 @@ def extras(pred: pd.DataFrame, alpha: np.ndarray, model: np.ndarray) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = _common.parser(__doc__)
     p.add_argument("--data", default=DEFAULT)
     p.add_argument("--network", default=None, help="saved ensemble (default: the shipped one)")
     args = p.parse_args()
@@ -133,14 +133,12 @@ def main() -> None:
         # the network refuses a track that never moves (a CTRW whose first wait outlasts it)
         moving = np.flatnonzero(np.any(np.diff(x, axis=1) != 0, axis=1))
         ts = bd.TrackSet([bd.Track(x[i][:, None], dt=1.0, id=i) for i in moving])
-        t = time.perf_counter()
-        pred = ens.predict(ts).set_index("track").reindex(np.arange(x.shape[0]))
-        wall = time.perf_counter() - t
-        print(f"### {title}\n")
-        print(table(pred, alpha, model, tamsd_alpha(x)))
+        with _common.timer() as t:
+            pred = ens.predict(ts).set_index("track").reindex(np.arange(x.shape[0]))
+        print_accuracy(pred, alpha, model, tamsd_alpha(x), title)
         print()
         print(extras(pred, alpha, model))
-        print(f"\n(predict: {wall:.1f} s for {len(ts)} tracks)\n")
+        print(f"\n(predict: {t.seconds:.1f} s for {len(ts)} tracks)")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ environment). Set-up used for ``docs/neural.md``::
 
 (``stochastic`` 0.7 moved a module that andi-datasets imports; ``ipython`` is
 needed by ``andi_datasets.datasets_challenge``). Measured with
-andi-datasets 2.1.13, stochastic 0.6.0, numpy 1.26.4.
+andi-datasets 2.1.13, stochastic 0.6.0, numpy 1.26.4. Of this repository it uses
+only ``benchmarks/_common.py`` (standard library; it does not import bayesdiff).
 
 What is generated, following the AnDi 2020 challenge, task 1 (``challenge_theory_dataset``
 of andi-datasets, which this reproduces without its random cutting of lengths):
@@ -37,12 +38,11 @@ seeded (``--seed``, default 0): andi-datasets draws from the global ``np.random`
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
 import warnings
 from pathlib import Path
 
+import _common  # benchmarks/_common.py: standard library only, no bayesdiff
 import numpy as np
 
 MODELS = ["attm", "ctrw", "fbm", "lw", "sbm"]  # andi-datasets' label order (alphabetical)
@@ -68,10 +68,9 @@ def counts(n_per_model: int) -> np.ndarray:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = _common.parser(__doc__, seed=0)
     p.add_argument("--n-per-model", type=int, default=1000)
     p.add_argument("--T", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/_out/andi/andi_1d_T100.npz")
     args = p.parse_args()
 
@@ -86,7 +85,7 @@ def main() -> None:
     np.random.seed(args.seed)  # noqa: NPY002 (andi-datasets draws from the legacy global state)
     st_random.use_randomstate()  # FBM (stochastic) draws from the seeded np.random too
 
-    t0 = time.perf_counter()
+    clock = _common.timer()
     gen = datasets_theory()
     assert gen.avail_models_name == MODELS, gen.avail_models_name
     data = gen.create_dataset(
@@ -109,7 +108,7 @@ def main() -> None:
     diff_coef = rng.standard_normal(n)
     steps = np.diff(noisy, axis=1) * diff_coef[:, None]
     noisy = np.concatenate([np.zeros((n, 1)), np.cumsum(steps, axis=1)], axis=1)
-    elapsed = time.perf_counter() - t0
+    elapsed = clock.seconds
 
     versions = {
         "andi_datasets": getattr(andi_datasets, "__version__", "?"),

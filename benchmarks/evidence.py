@@ -21,6 +21,7 @@ Usage::
     python benchmarks/evidence.py --part b --tracks 200:200 --report  # print what is done
     python benchmarks/evidence.py --part b --tracks 200:20 --priors simulation  # Bayes classifier
     python benchmarks/evidence.py --part b --tracks 200:200 --report --limit 20  # same tracks
+    python benchmarks/evidence.py --quick  # smoke run: small bridge sampling, few tracks
 
 Part (b) writes its per-track results under ``--out`` (default
 ``benchmarks/_out/evidence``) through ``bd.compare_many``, so an interrupted
@@ -42,22 +43,19 @@ speed v ~ LogUniform(0.5, 5) Âµm/s, step noise sigma ~ LogUniform(0.005, 0.05) Â
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
-import time
 import warnings
 from pathlib import Path
 
+import _common
 import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import bayesdiff as bd  # noqa: E402
-from bayesdiff.inference.compare import models_from_spec  # noqa: E402
+import bayesdiff as bd
+from bayesdiff.models import from_spec
 
 DT = 0.05
 CANDIDATES = "bm,bm+drift,bm+noise,fbm,fbm+noise,langevin,levy"
@@ -77,6 +75,9 @@ NESTED = {
     ("langevin", "fbm+noise"),
 }
 NESTED = NESTED | {(b, a) for a, b in NESTED}
+# bridge sampling's NUTS settings: the measured ones, and those of a --quick smoke run
+BRIDGE = {"draws": 1000, "tune": 1000, "chains": 4}
+BRIDGE_QUICK = {"draws": 100, "tune": 100, "chains": 2}
 
 
 def _sim_params(name: str, rng: np.random.Generator, k: int, dim: int = 2) -> dict:
@@ -120,21 +121,12 @@ def simulation_prior_models() -> dict:
 
 
 def simulate(name: str, n_steps: int, n_tracks: int, seed: int) -> bd.TrackSet:
-    model = models_from_spec(name)[name]
+    model = from_spec(name)[name]
     rng = np.random.default_rng(seed)
     params = _sim_params(name, rng, n_tracks)
     return model.simulate(
         seed=seed, params=params, n_steps=n_steps, dt=DT, dim=2, n_tracks=n_tracks
     )
-
-
-def _print(title: str, df: pd.DataFrame) -> None:
-    print(f"\n## {title}\n")
-    with pd.option_context(
-        "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format
-    ):
-        print(df.to_string(index=False))
-    sys.stdout.flush()
 
 
 # -----------------------------------------------------------------------------
@@ -165,14 +157,16 @@ def prior_example(seed: int = 0) -> pd.DataFrame:
         rows.append({"model and prior": label, "log_z": ev.log_z, "log_z_err": ev.log_z_err})
     df = pd.DataFrame(rows)
     df["change"] = df["log_z"] - df["log_z"].iloc[0]
-    _print("prior dependence: one Brownian track, 200 steps, 2D, D = 0.1, dt = 0.05", df)
+    _common.print_table(
+        df, "prior dependence: one Brownian track, 200 steps, 2D, D = 0.1, dt = 0.05"
+    )
     return df
 
 
 # -----------------------------------------------------------------------------
 # (a) agreement between methods
 # -----------------------------------------------------------------------------
-def part_a(seed: int = 0) -> pd.DataFrame:
+def part_a(seed: int = 0, quick: bool = False) -> pd.DataFrame:
     cases = [
         (
             "fbm+drift+noise",
@@ -210,8 +204,8 @@ def part_a(seed: int = 0) -> pd.DataFrame:
         for meth in methods:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                kw = {"draws": 1000, "tune": 1000, "chains": 4} if meth == "bridge" else {}
-                if meth == "bridge" and name == "levy":
+                kw = (BRIDGE_QUICK if quick else BRIDGE) if meth == "bridge" else {}
+                if meth == "bridge" and name == "levy" and not quick:
                     kw = {"draws": 500, "tune": 500, "chains": 2}
                 evs[meth] = bd.evidence(model, track, method=meth, seed=seed, **kw)
             e = evs[meth]
@@ -243,8 +237,8 @@ def part_a(seed: int = 0) -> pd.DataFrame:
                 }
             )
     df = pd.DataFrame(rows)
-    _print(
-        "(a) agreement between evidence methods (agree: |diff| <= max(0.3, 2 x combined error))", df
+    _common.print_table(
+        df, "(a) agreement between evidence methods (agree: |diff| <= max(0.3, 2 x combined error))"
     )
     return df
 
@@ -277,7 +271,7 @@ def part_b(
     compute nothing. ``priors="simulation"``: analyse with the simulation prior
     (:func:`simulation_prior_models`; results under ``out/simulation-priors``).
     ``limit``: report only the tracks numbered below it."""
-    models = models_from_spec(CANDIDATES)
+    models = from_spec(CANDIDATES)
     if priors == "simulation":
         models, out = simulation_prior_models(), out / "simulation-priors"
     names = [g for g in models if not only or g in only.split(",")]
@@ -285,7 +279,7 @@ def part_b(
     for n, n_tracks in counts.items():
         if report_only:
             break
-        t0 = time.perf_counter()
+        clock = _common.timer()
         sets = {
             g: simulate(g, n, n_tracks, seed=seed + 1000 * list(models).index(g) + n) for g in names
         }  # the seed does not depend on --generators
@@ -303,7 +297,7 @@ def part_b(
                 )
             print(
                 f"  n={n}: {min(start + round_size, n_tracks)} of {n_tracks} tracks per model "
-                f"done ({time.perf_counter() - t0:.0f} s)",
+                f"done ({clock.seconds:.0f} s)",
                 flush=True,
             )
     return report_b(counts, out, list(models), limit)
@@ -335,11 +329,11 @@ def report_b(counts: dict[int, int], out: Path, names: list[str], limit=None) ->
         cm_print.insert(0, "true \\ chosen", cm.index)
         cm_print["tracks"] = per_model
         cm_print["correct"] = [cm.loc[g, g] / max(per_model[g], 1) for g in names]
-        _print(
+        _common.print_table(
+            cm_print,
             f"(b) confusion matrix, n = {n} steps, 2D, {per_model.min()}-{per_model.max()} "
             f"tracks per model: accuracy {acc:.1%}, {nested:.0%} of the errors between "
             "nested models",
-            cm_print,
         )
         secs = table.groupby(["true", "track"])["seconds"].sum()
         results[n] = {
@@ -350,7 +344,7 @@ def report_b(counts: dict[int, int], out: Path, names: list[str], limit=None) ->
             "errors_nested": nested,
             "s_per_track": float(secs.mean()),
         }
-    _print("(b) model-selection accuracy by track length", pd.DataFrame(list(results.values())))
+    _common.print_table(list(results.values()), "(b) model-selection accuracy by track length")
     return results
 
 
@@ -378,19 +372,19 @@ def _reference_bm_log_z(track, prior) -> float:
     return top + math.log(val)
 
 
-def part_c(seed: int = 0) -> None:
+def part_c(seed: int = 0, quick: bool = False) -> None:
     rows = []
     m = bd.models.FBM(noise=True)
     track = m.simulate(
         seed=seed + 7, params={"alpha": 0.6, "D": 0.1, "sigma": 0.03}, n_steps=200, dt=DT, dim=2
     )[0]
     for label in ("first call (compiles)", "second call"):
-        t0 = time.perf_counter()
-        ev = bd.evidence(m, track)
+        with _common.timer() as t:
+            ev = bd.evidence(m, track)
         rows.append(
             {
                 "what": f"bd.evidence fbm+noise, 200 steps 2D, {label}",
-                "seconds": time.perf_counter() - t0,
+                "seconds": t.seconds,
                 "target_s": 5.0,
                 "log_z": ev.log_z,
                 "log_z_err": ev.log_z_err,
@@ -399,8 +393,7 @@ def part_c(seed: int = 0) -> None:
         )
         print(rows[-1], flush=True)
     for loo in (False, True):
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
+        with _common.timer() as t, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             table = bd.compare(CANDIDATES, track, loo=loo, progress=False)
         used = ", ".join(
@@ -410,7 +403,7 @@ def part_c(seed: int = 0) -> None:
         rows.append(
             {
                 "what": f"bd.compare 7 models (auto), 200 steps 2D, loo={loo}",
-                "seconds": time.perf_counter() - t0,
+                "seconds": t.seconds,
                 "target_s": 60.0,
                 "log_z": float(table["log_z"].iloc[0]),
                 "log_z_err": float(table["log_z_err"].iloc[0]),
@@ -418,7 +411,7 @@ def part_c(seed: int = 0) -> None:
             }
         )
         print(rows[-1], flush=True)
-    _print("(c) speed (seconds include compilation)", pd.DataFrame(rows))
+    _common.print_table(rows, "(c) speed (seconds include compilation)")
 
     # error against time: Brownian, inverse-gamma prior on D (exact), 200 steps 2D
     a0, b0 = 3.0, 0.2
@@ -429,6 +422,7 @@ def part_c(seed: int = 0) -> None:
     mf = bd.models.FBM()
     tf = mf.simulate(seed=seed + 9, params={"alpha": 0.6, "D": 0.1}, n_steps=200, dt=DT, dim=2)[0]
     ref_f = bd.evidence(mf, tf, tol=1e-8).log_z
+    bridge = [BRIDGE_QUICK] if quick else [{"draws": 500, "tune": 500, "chains": 2}, BRIDGE]
     rows = []
     for case, model, tr, ref in (
         ("bm, IG prior (exact)", mb, tb, exact),
@@ -439,9 +433,7 @@ def part_c(seed: int = 0) -> None:
             ("laplace", {}),
             ("importance", {"n_draws": 1000}),
             ("importance", {"n_draws": 4000}),
-            ("bridge", {"draws": 500, "tune": 500, "chains": 2}),
-            ("bridge", {"draws": 1000, "tune": 1000, "chains": 4}),
-        ]
+        ] + [("bridge", kw) for kw in bridge]
         for meth, kw in settings:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -458,14 +450,18 @@ def part_c(seed: int = 0) -> None:
                 }
             )
             print(rows[-1], flush=True)
-    _print(
-        "(c) log Z error against time (seconds include compilation on first use)",
-        pd.DataFrame(rows),
+    _common.print_table(
+        rows, "(c) log Z error against time (seconds include compilation on first use)"
     )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = _common.parser(
+        __doc__,
+        seed=0,
+        quick={"tracks": "50:1"},
+        quick_help="smoke run: bridge sampling with 2 chains x 100 draws; (b) --tracks 50:1",
+    )
     ap.add_argument("--part", default="all", choices=["a", "b", "c", "prior", "all"])
     ap.add_argument(
         "--tracks",
@@ -486,15 +482,14 @@ def main() -> None:
     )
     ap.add_argument("--limit", type=int, default=None, help="(b) report tracks numbered below")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "_out" / "evidence"))
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     print(f"bayesdiff {bd.__version__}, {os.cpu_count()} CPUs; python {' '.join(sys.argv)}")
     if args.part in ("prior", "all"):
         prior_example(args.seed)
     if args.part in ("a", "all"):
-        part_a(args.seed)
+        part_a(args.seed, args.quick)
     if args.part in ("c", "all"):
-        part_c(args.seed)
+        part_c(args.seed, args.quick)
     if args.part in ("b", "all"):
         counts = {int(a): int(b) for a, b in (x.split(":") for x in args.tracks.split(","))}
         part_b(

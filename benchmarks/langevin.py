@@ -14,17 +14,16 @@ Run::
 
     python benchmarks/langevin.py               # 200 tracks, 2 chains x 300 draws
     python benchmarks/langevin.py --tracks 50   # quicker, noisier
+    python benchmarks/langevin.py --quick       # smoke run: 4 tracks, 2 chains x 100 draws
 """
 
 from __future__ import annotations
 
-import argparse
-import time
 import warnings
 
+import _common
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 
 import bayesdiff as bd
 
@@ -34,6 +33,7 @@ PRIORS = {
     "sigma": dist.LogUniform(0.01, 0.05),
 }
 DT, N_STEPS, DIM = 0.05, 200, 2
+QUICK = {"tracks": 4, "draws": 100, "tune": 100}  # --quick: a smoke run
 
 
 def log_uniform(rng, d, n):
@@ -48,12 +48,10 @@ def run(noise: bool, n_tracks: int, draws: int, tune: int, chains: int, seed: in
     truth = {p: log_uniform(rng, d, n_tracks) for p, d in priors.items()}
     truth["c"] = rng.normal(0.0, 5.0, (n_tracks, DIM))  # anywhere in the field of view
     tracks = model.simulate(seed, truth, N_STEPS, DT, dim=DIM, n_tracks=n_tracks)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
+    with _common.timer() as t, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = bd.sample_many(model, tracks, draws=draws, tune=tune, chains=chains, seed=seed,
                                progress=False)  # fmt: skip
-    seconds = time.perf_counter() - t0
     post = idata.posterior
     rows = []
     for p in ("D", "k") + (("sigma",) if noise else ()):
@@ -66,26 +64,22 @@ def run(noise: bool, n_tracks: int, draws: int, tune: int, chains: int, seed: in
             "median_rel_err": float(np.median(np.abs(med / truth[p] - 1))),
             "rel_width_90": float(np.median((hi - lo) / truth[p])),
             "divergences": int(idata.sample_stats["diverging"].values.sum()),
-            "seconds": seconds,
+            "seconds": t.seconds,
         })  # fmt: skip
     return rows
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tracks", type=int, default=200)
-    ap.add_argument("--draws", type=int, default=300)
-    ap.add_argument("--tune", type=int, default=300)
-    ap.add_argument("--chains", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = _common.parser(__doc__, tracks=200, draws=300, tune=300, chains=2, seed=0, quick=QUICK)
     a = ap.parse_args()
     rows = []
     for noise in (False, True):
         rows += run(noise, a.tracks, a.draws, a.tune, a.chains, a.seed)
-    df = pd.DataFrame(rows)
-    print(f"Langevin posterior recovery: {DIM}-D, {N_STEPS} steps, dt = {DT} s, {a.chains} "
-          f"chains x {a.draws} draws ({a.tune} tune); target coverage 0.85-0.95")  # fmt: skip
-    print(df.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    title = (
+        f"Langevin posterior recovery: {DIM}-D, {N_STEPS} steps, dt = {DT} s, {a.chains} "
+        f"chains x {a.draws} draws ({a.tune} tune); target coverage 0.85-0.95"
+    )
+    _common.print_table(rows, title, fmt=".3f")
 
 
 if __name__ == "__main__":

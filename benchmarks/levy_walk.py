@@ -33,8 +33,9 @@ durations are Pareto with minimum tau0 = dt, simulated exactly in continuous
 time (not from the HMM), in equilibrium, and sampled at the frames.
 
 TA-MSD fit: for each track the time-averaged MSD (all coordinates) at lags
-1..max(4, n // 10) is fitted by least squares in log-log; the slope, clipped
-to [1, 2] (the prior range the Bayesian fit also knows), is the estimate.
+1..max(4, n // 10) is fitted by least squares in log-log
+(``bayesdiff.calibration.msd_exponent``); the slope, clipped to [1, 2] (the
+prior range the Bayesian fit also knows), is the estimate.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ import time
 import warnings
 from functools import partial
 
+import _common
+
 # one thread per JAX CPU device, so that CPU times compare with single-threaded hmmlearn
 # (the posterior's wall time is measured in a child process with JAX's defaults)
 if "XLA_FLAGS" not in os.environ and "LEVY_BENCH_DEFAULTS" not in os.environ:
@@ -60,6 +63,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesdiff.calibration import msd_exponent
 from bayesdiff.models.base import as_data
 from bayesdiff.models.levy import chain_survival, flight_chain, survival_exact
 
@@ -70,21 +74,9 @@ GAMMAS = (1.1, 1.3, 1.5, 1.7, 1.9)
 
 def _cpu_ms(f, *args, n=10):
     """Best-of-n process CPU time of a jitted call, ms (robust to other load on the machine)."""
-    jax.block_until_ready(f(*args))
-    best = math.inf
-    for _ in range(n):
-        t = time.process_time()
-        jax.block_until_ready(f(*args))
-        best = min(best, time.process_time() - t)
-    return best * 1e3
-
-
-def _table(title, header, rows):
-    print(f"\n## {title}\n")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
-    for r in rows:
-        print("| " + " | ".join(str(c) for c in r) + " |")
+    return 1e3 * _common.best_of(
+        lambda: jax.block_until_ready(f(*args)), repeat=n, clock=time.process_time
+    )
 
 
 # -----------------------------------------------------------------------------
@@ -105,14 +97,14 @@ def section_approx():
             lag = np.arange(1, 101)
             phi = max(phi, np.max(np.abs(np.array(got) / (lag ** (1 - g) / g) - 1)))
         rows.append((n_rates, f"{surv:.2%}", f"{phi:.2%}"))
-    _table(
+    _common.print_table(
+        rows,
         "Flight-time approximation (tau0 = 1 frame, tau_max = 1e4 frames, gamma in 1.1..1.9)",
-        [
+        columns=[
             "n_rates",
             "max rel. error of survival S(m), m = 0..1000",
             "max rel. error of equilibrium P(no turn in l frames), l = 1..100",
         ],
-        rows,
     )
 
 
@@ -195,10 +187,11 @@ def section_settings(n_tracks):
                 f"{_grad_ms(m, tracks[1.5][0]):.2f}",
             )
         )
-    _table(
+    _common.print_table(
+        rows,
         f"2D settings: maximum-likelihood alpha, n = {n}, SNR 10, "
         f"{n_tracks} tracks at each alpha = 1.2, 1.5, 1.8",
-        [
+        columns=[
             "n_directions",
             "turn_bins",
             "direction_blur",
@@ -208,21 +201,10 @@ def section_settings(n_tracks):
             "sigma_hat / sigma",
             "value+grad ms (CPU)",
         ],
-        rows,
     )
 
 
 # -----------------------------------------------------------------------------
-def ta_msd_alpha(track) -> float:
-    """Log-log slope of the time-averaged MSD over lags 1..max(4, n // 10), clipped to [1, 2]."""
-    x = track.positions
-    n = len(x) - 1
-    lags = np.arange(1, max(4, n // 10) + 1)
-    msd = np.array([np.mean(np.sum((x[lag:] - x[:-lag]) ** 2, axis=1)) for lag in lags])
-    slope = np.polyfit(np.log(lags), np.log(msd), 1)[0]
-    return float(np.clip(slope, 1.0, 2.0))
-
-
 def section_oracle(n_tracks=4000, seed=0):
     """Best attainable MAE of alpha when every flight duration is seen exactly.
 
@@ -254,11 +236,11 @@ def section_oracle(n_tracks=4000, seed=0):
             err_mean.append(abs(np.sum(w * grid) - g))
             err_med.append(abs(grid[np.searchsorted(np.cumsum(w), 0.5)] - g))
         rows.append((n, n_tracks, f"{np.mean(err_mean):.3f}", f"{np.mean(err_med):.3f}"))
-    _table(
+    _common.print_table(
+        rows,
         "Oracle: MAE of alpha from exactly observed flight durations (Bayes estimators, "
         "alpha ~ U(1.1, 1.9), tau0 = 1 frame)",
-        ["n frames", "walks", "MAE posterior mean", "MAE posterior median"],
-        rows,
+        columns=["n frames", "walks", "MAE posterior mean", "MAE posterior median"],
     )
 
 
@@ -277,22 +259,21 @@ def section_accuracy(cells, draws, tune, chains, seed=0):
             dim=dim,
             n_tracks=n_tracks,
         )
-        t0 = time.perf_counter()
         post = []
-        with warnings.catch_warnings():
+        with _common.timer() as clock, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for tr in ts:  # one track at a time: its chains run side by side on the cores
                 idata = bd.sample(
                     model, tr, draws=draws, tune=tune, chains=chains, seed=seed, progress=False
                 )
                 post.append(idata.posterior["alpha"].values.reshape(-1))
-        secs = time.perf_counter() - t0
+        secs = clock.seconds
         post = np.stack(post, axis=1)  # (draws, tracks)
         mean = post.mean(0)
         lo, hi = np.quantile(post, [0.05, 0.95], axis=0)
         mae = np.mean(np.abs(mean - alphas))
         cover = np.mean((lo <= alphas) & (alphas <= hi))
-        ta = np.array([ta_msd_alpha(t) for t in ts])
+        ta = np.clip([msd_exponent(t) for t in ts], 1.0, 2.0)  # lags 1..max(4, n // 10)
         ta_mae = np.mean(np.abs(ta - alphas))
         rows.append(
             (
@@ -308,11 +289,12 @@ def section_accuracy(cells, draws, tune, chains, seed=0):
                 f"{secs / n_tracks:.1f}",
             )
         )
-        print("  ", rows[-1], flush=True)
-    _table(
+        _common.progress(f"   {rows[-1]}")
+    _common.print_table(
+        rows,
         f"Accuracy on exact Lévy walks (alpha ~ U(1.1, 1.9) per track; NUTS {chains} chains "
         f"x {draws} draws, {tune} tuning; default LevyWalk())",
-        [
+        columns=[
             "dim",
             "n",
             "SNR",
@@ -324,7 +306,6 @@ def section_accuracy(cells, draws, tune, chains, seed=0):
             "ratio",
             "s / track (wall)",
         ],
-        rows,
     )
 
 
@@ -367,12 +348,7 @@ def section_speed(posterior: bool = True):
         return h.score(x)
 
     def hl_ms(fn, n=10):
-        best = math.inf
-        for _ in range(n):
-            t = time.process_time()
-            fn()
-            best = min(best, time.process_time() - t)
-        return best * 1e3
+        return 1e3 * _common.best_of(fn, repeat=n, clock=time.process_time)
 
     batch = jax.tree.map(lambda *a: jnp.stack(a), *[as_data(t)[0] for t in ts])
     vg_batch = jax.jit(jax.vmap(jax.value_and_grad(fast), in_axes=(None, 0)))
@@ -393,11 +369,17 @@ def section_speed(posterior: bool = True):
             K,
         ),
     ]
-    _table(
+    _common.print_table(
+        rows,
         "Speed: log-likelihood (+ gradient) vs hmmlearn's forward pass (score, value only), "
         "ms of CPU time",
-        ["what", "bayesdiff value", "bayesdiff value + gradient", "hmmlearn score", "states K"],
-        rows,
+        columns=[
+            "what",
+            "bayesdiff value",
+            "bayesdiff value + gradient",
+            "hmmlearn score",
+            "states K",
+        ],
     )
     if posterior:
         section_posterior()
@@ -418,18 +400,18 @@ def section_posterior():
     params = {"alpha": 1.5, "v": V, "sigma": V * DT / 10}
     tr = model.simulate(seed=4, params=params, n_steps=200, dt=DT, dim=2)[0]
     rows = []
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
+    with _common.timer() as t, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bd.sample(model, tr, draws=20, tune=20, chains=4, seed=0, progress=False)  # compile
-    print(f"first call (compilation, mode search, 4 x 40 iterations): "
-          f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
+    print(f"first call (compilation, mode search, 4 x 40 iterations): {t.seconds:.1f} s")
     for tune in (1000, 500):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            t0 = time.perf_counter()
-            idata = bd.sample(model, tr, draws=1000, tune=tune, chains=4, seed=0, progress=False)
-            secs = time.perf_counter() - t0
+            with _common.timer() as t:
+                idata = bd.sample(
+                    model, tr, draws=1000, tune=tune, chains=4, seed=0, progress=False
+                )
+            secs = t.seconds
         steps = float(idata.sample_stats["n_steps"].mean())
         rows.append(
             (
@@ -439,18 +421,17 @@ def section_posterior():
                 f"{float(idata.posterior['alpha'].mean()):.3f}",
             )
         )
-    _table(
-        "Posterior of one 200-step 2D track (alpha 1.5, SNR 10), wall time after compilation",
-        ["run", "seconds", "mean leapfrog steps / draw", "posterior mean alpha"],
+    _common.print_table(
         rows,
+        "Posterior of one 200-step 2D track (alpha 1.5, SNR 10), wall time after compilation",
+        columns=["run", "seconds", "mean leapfrog steps / draw", "posterior mean alpha"],
     )
 
 
 # -----------------------------------------------------------------------------
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = _common.parser(__doc__, quick="few tracks and draws (smoke run)")
     ap.add_argument("--sections", default="approx,settings,accuracy,speed")
-    ap.add_argument("--quick", action="store_true", help="few tracks and draws (smoke run)")
     ap.add_argument(
         "--cells",
         default=None,
@@ -459,7 +440,7 @@ def main(argv=None):
     ap.add_argument("--no-header", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     sections = args.sections.split(",")
-    t0 = time.perf_counter()
+    clock = _common.timer()
     if not args.no_header:
         print(f"bayesdiff {bd.__version__}, jax {jax.__version__}, "
               f"{jax.device_count()} CPU devices")  # fmt: skip
@@ -494,7 +475,7 @@ def main(argv=None):
             section_accuracy(cells, draws=300, tune=300, chains=2)
     if "settings" in sections:
         section_settings(n_tracks=2 if args.quick else 6)
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+    print(f"\ntotal {clock.seconds:.0f} s")
 
 
 if __name__ == "__main__":

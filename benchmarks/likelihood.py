@@ -12,9 +12,9 @@ which would also need log det C. Run: ``python benchmarks/likelihood.py``.
 
 from __future__ import annotations
 
-import time
 from functools import partial
 
+import _common
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,25 +22,16 @@ import scipy.linalg
 
 import bayesdiff as bd
 from bayesdiff.models.base import as_data
-from bayesdiff.models.fbm import fgn_autocovariance
+from bayesdiff.models.increments import fgn_autocovariance
 
 
-def best_of(f, repeat=5, number=None):
-    f()  # warm-up / compile
-    if number is None:
-        t0 = time.perf_counter()
-        f()
-        number = max(1, int(0.2 / max(time.perf_counter() - t0, 1e-6)))
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            f()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
+def best_of(f):
+    """Best of 5 rounds of about 0.2 s, seconds per call, after a warm-up (compiling) call."""
+    return _common.best_of(f, repeat=5, number=None)
 
 
 def main() -> None:
+    _common.parser(__doc__).parse_args()  # no options: --help only
     model = bd.models.FBM()
     params = {"alpha": jnp.asarray(0.7), "D": jnp.asarray(0.3)}
     rows = []
@@ -59,22 +50,23 @@ def main() -> None:
         # the two exact paths agree
         ll, ll_pw = float(value(params, data)), float(jnp.sum(pointwise(params, data)))
         assert abs(ll - ll_pw) <= 1e-9 * abs(ll_pw), (n, ll, ll_pw)
-        rows.append((n, t_vg, t_v, t_pw, t_sp))
-    print("FBM log-likelihood, 1-D track, float64, CPU (best of 5)")
-    print(
-        f"{'n':>6} | {'bayesdiff value+grad':>20} | {'bayesdiff value':>15} | "
-        f"{'pointwise terms':>15} | {'SciPy solve_toeplitz (quad. form only)':>38} | "
-        "ratio vg/SciPy"
-    )
-    print("-" * 122)
-    for n, t_vg, t_v, t_pw, t_sp in rows:
-        print(
-            f"{n:>6} | {t_vg * 1e3:>17.3f} ms | {t_v * 1e3:>12.3f} ms | {t_pw * 1e3:>12.3f} ms | "
-            f"{t_sp * 1e3:>35.3f} ms | {t_vg / t_sp:>6.2f}"
+        rows.append(
+            {
+                "n": n,
+                "bayesdiff value+grad (ms)": t_vg * 1e3,
+                "bayesdiff value (ms)": t_v * 1e3,
+                "pointwise terms (ms)": t_pw * 1e3,
+                "SciPy solve_toeplitz, quad. form only (ms)": t_sp * 1e3,
+                "ratio vg/SciPy": t_vg / t_sp,
+            }
         )
-    print(
-        "\nTarget (issue 3): value+gradient no slower than SciPy's value alone at n >= 1000 "
-        "(ratio <= 1)."
+    _common.print_table(
+        rows,
+        "FBM log-likelihood, 1-D track, float64, CPU (best of 5)",
+        fmt=".3f",
+        formats={"ratio vg/SciPy": ".2f"},
+        note="Target (issue 3): value+gradient no slower than SciPy's value alone at n >= 1000 "
+        "(ratio <= 1).",
     )
 
 

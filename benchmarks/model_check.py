@@ -19,15 +19,14 @@ Run::
 
     python benchmarks/model_check.py              # 200 tracks per model
     python benchmarks/model_check.py --tracks 50  # quicker, noisier
+    python benchmarks/model_check.py --quick      # smoke run: 4 tracks, 2 chains x 100 draws
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-import time
 import warnings
 
+import _common
 import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
@@ -35,6 +34,7 @@ import pandas as pd
 import bayesdiff as bd
 
 DT, N_STEPS, DIM = 0.05, 200, 2
+QUICK = {"tracks": 4, "draws": 100, "tune": 100}  # --quick: a smoke run
 SCALES = (1, 2, 4, 8, 16, 32)
 
 
@@ -75,20 +75,20 @@ def uniformity(a) -> pd.DataFrame:
     for name, (model, truth) in cases.items():
         if name not in a.models.split(","):
             continue
-        t0 = time.perf_counter()
-        tracks = model.simulate(a.seed, truth, N_STEPS, DT, dim=DIM, n_tracks=n)
-        idata = fit(model, tracks, a)
-        t_fit = time.perf_counter() - t0
-        print(f"  [{name}: fitted {n} tracks in {t_fit:.0f} s]", file=sys.stderr, flush=True)
+        with _common.timer() as t_fit:
+            tracks = model.simulate(a.seed, truth, N_STEPS, DT, dim=DIM, n_tracks=n)
+            idata = fit(model, tracks, a)
+        _common.progress(f"  [{name}: fitted {n} tracks in {t_fit.seconds:.0f} s]")
         for method in ("sampled", "posterior"):
-            t1 = time.perf_counter()
-            df = checks(model, tracks, idata, method, a.seed)
-            t_check = time.perf_counter() - t1
+            with _common.timer() as t_check:
+                df = checks(model, tracks, idata, method, a.seed)
             for tail, label in (("p_value", "lower"), ("p_value_upper", "upper")):
                 frac = df.groupby("scale")[tail].apply(lambda p: float(np.mean(p < 0.05)))
                 row = {"model": name, "method": method, "tail": label}
                 row.update({f"n={s}": frac.get(s, np.nan) for s in SCALES})
-                row.update({"tracks": n, "fit_s": round(t_fit), "check_s": round(t_check)})
+                row.update(
+                    {"tracks": n, "fit_s": round(t_fit.seconds), "check_s": round(t_check.seconds)}
+                )
                 rows.append(row)
     return pd.DataFrame(rows)
 
@@ -117,24 +117,18 @@ def power(a) -> pd.DataFrame:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tracks", type=int, default=200)
-    ap.add_argument("--draws", type=int, default=300)
-    ap.add_argument("--tune", type=int, default=300)
-    ap.add_argument("--chains", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = _common.parser(__doc__, tracks=200, draws=300, tune=300, chains=2, seed=0, quick=QUICK)
     ap.add_argument("--only", choices=["uniformity", "power"], default=None)
     ap.add_argument("--models", default="bm,fbm,langevin", help="uniformity: which models")
     a = ap.parse_args()
-    fmt = {"float_format": lambda x: f"{x:.3f}", "index": False}
     print(f"model check: {DIM}-D tracks, {N_STEPS} steps, dt = {DT} s, 100 replicates, "
           f"{a.chains} chains x {a.draws} draws ({a.tune} tune)")  # fmt: skip
     if a.only in (None, "uniformity"):
-        print("\nfraction of tracks with p < 0.05 (correct model; target 0.02-0.09)")
-        print(uniformity(a).to_string(**fmt))
+        title = "fraction of tracks with p < 0.05 (correct model; target 0.02-0.09)"
+        _common.print_table(uniformity(a), title, fmt=".3f")
     if a.only in (None, "power"):
-        print("\npower: fraction of tracks with p < 0.05 at some scale n >= 2 (target >= 0.80)")
-        print(power(a).to_string(**fmt))
+        title = "power: fraction of tracks with p < 0.05 at some scale n >= 2 (target >= 0.80)"
+        _common.print_table(power(a), title, fmt=".3f")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Neural amortized inference: throughput, FBM accuracy against NUTS, per-model quality.
 
 Run ``python benchmarks/neural.py`` (``--network DIR`` for another saved
-ensemble, ``--skip bayes`` to leave out the NUTS comparison). Prints three
-tables:
+ensemble, ``--skip bayes`` to leave out the NUTS comparison, ``--quick`` for a
+smoke run: 256 tracks for throughput, 16 FBM tracks and 2 chains x 100 draws
+against NUTS, 40 tracks per class). Prints three tables:
 
 1. throughput of the ensemble (all members evaluated together) on 100-step
    2-D tracks, in tracks per second, end to end (``predict``) and network only;
@@ -24,10 +25,9 @@ tables:
 
 from __future__ import annotations
 
-import argparse
-import time
 import warnings
 
+import _common
 import jax
 import numpy as np
 
@@ -42,35 +42,34 @@ def throughput(ens, n_tracks: int, repeats: int = 3) -> tuple[float, float]:
     ts = bd.models.FBM().simulate(0, {"alpha": 0.7, "D": 0.1}, 100, 0.05, dim=2,
                                   n_tracks=n_tracks)  # fmt: skip
     ens.predict(ts)  # compile
-    t = time.perf_counter()
-    for _ in range(repeats):
-        ens.predict(ts)
-    e2e = repeats * n_tracks / (time.perf_counter() - t)
+    with _common.timer() as t:
+        for _ in range(repeats):
+            ens.predict(ts)
+    e2e = repeats * n_tracks / t.seconds
     (b,) = buckets(ts, max_batch=n_tracks)
-    params = ens._stacked()
-    jax.block_until_ready(ens._apply(params, b.x, b.mask, b.dim))
-    t = time.perf_counter()
-    for _ in range(repeats):
-        jax.block_until_ready(ens._apply(params, b.x, b.mask, b.dim))
-    net = repeats * n_tracks / (time.perf_counter() - t)
+    params, network = ens.stacked_params, ens.network
+    jax.block_until_ready(network(params, b.x, b.mask, b.dim))
+    with _common.timer() as t:
+        for _ in range(repeats):
+            jax.block_until_ready(network(params, b.x, b.mask, b.dim))
+    net = repeats * n_tracks / t.seconds
     return e2e, net
 
 
-def versus_bayes(ens, n: int = 100, seed: int = 0):
+def versus_bayes(ens, n: int = 100, seed: int = 0, draws: int = 500):
     rng = np.random.default_rng(seed)
     alpha = rng.uniform(0.2, 1.8, n)
     D = np.exp(rng.uniform(np.log(0.01), np.log(1.0), n))
     ts = bd.models.FBM().simulate(seed, {"alpha": alpha, "D": D}, 100, 0.05, dim=2, n_tracks=n)
-    t = time.perf_counter()
-    df = ens.predict(ts)
-    t_nn = time.perf_counter() - t
+    with _common.timer() as t:
+        df = ens.predict(ts)
+    t_nn = t.seconds
     dm = ens.members[0].predict(ts)
-    t = time.perf_counter()
-    with warnings.catch_warnings():
+    with _common.timer() as t, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata = bd.sample_many(bd.models.FBM(), ts, draws=500, tune=500, chains=2, seed=seed,
+        idata = bd.sample_many(bd.models.FBM(), ts, draws=draws, tune=draws, chains=2, seed=seed,
                                progress=False)  # fmt: skip
-    t_b = time.perf_counter() - t
+    t_b = t.seconds
     post = idata.posterior["alpha"].mean(("chain", "draw")).values
     rows = [
         ("deep ensemble, mixture mean `alpha_mean`", df["alpha_mean"].values, t_nn),
@@ -134,13 +133,22 @@ def _f(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:.3f}"
 
 
+def _pair(a: float, b: float) -> str:
+    return f"{_f(a)} / {_f(b)}"
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = _common.parser(
+        __doc__,
+        quick={"batch": 256},
+        quick_help="smoke run: --batch 256, 16 tracks against NUTS (2 x 100 draws), 40 per class",
+    )
     ap.add_argument("--network", default="default")
     ap.add_argument("--batch", type=int, default=4096)
     ap.add_argument("--skip", default="", help="comma list of: throughput,bayes,models")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
+    n_bayes, draws, n_per = (16, 100, 40) if args.quick else (100, 500, 400)
     if args.network == "default":
         ens = bd.neural.default_ensemble()
     else:
@@ -148,35 +156,49 @@ def main() -> None:
     print(f"network: {ens!r}")
     if "throughput" not in skip:
         e2e, net = throughput(ens, args.batch)
-        print("\n| what | tracks | members | tracks/s |\n|---|---|---|---|")
-        print(f"| predict() end to end, 100-step 2-D tracks | {args.batch} | {ens.n_members} "
-              f"| {e2e:,.0f} |")  # fmt: skip
-        print(f"| network only (one bucket, compiled) | {args.batch} | {ens.n_members} "
-              f"| {net:,.0f} |")  # fmt: skip
+        rows = [
+            {"what": "predict() end to end, 100-step 2-D tracks", "tracks/s": e2e},
+            {"what": "network only (one bucket, compiled)", "tracks/s": net},
+        ]
+        for r in rows:
+            r.update(tracks=args.batch, members=ens.n_members)
+        _common.print_table(
+            rows, "throughput", columns=["what", "tracks", "members", "tracks/s"], fmt=",.0f"
+        )
     if "bayes" not in skip:
-        rows, b_mae, t_b = versus_bayes(ens)
-        print("\n| FBM, 100 tracks x 100 steps, 2-D, no noise | alpha MAE | ratio to Bayes "
-              "| wall time (s) |")  # fmt: skip
-        print("|---|---|---|---|")
-        for what, mae, t in rows:
-            wall = "" if t is None else f"{t:.3f}"
-            print(f"| {what} | {mae:.4f} | {mae / b_mae:.3f} | {wall} |")
-        print(f"| NUTS posterior mean (sample_many, 2 chains x 500) | {b_mae:.4f} | 1 "
-              f"| {t_b:.1f} |")  # fmt: skip
+        rows, b_mae, t_b = versus_bayes(ens, n_bayes, draws=draws)
+        table = [
+            {"what": what, "alpha MAE": mae, "ratio to Bayes": f"{mae / b_mae:.3f}",
+             "wall time (s)": None if t is None else f"{t:.3f}"}
+            for what, mae, t in rows
+        ]  # fmt: skip
+        table.append(
+            {"what": f"NUTS posterior mean (sample_many, 2 chains x {draws})", "alpha MAE": b_mae,
+             "ratio to Bayes": "1", "wall time (s)": f"{t_b:.1f}"}
+        )  # fmt: skip
         speed_up = t_b / rows[0][2]
-        print(f"(speed-up of the ensemble over NUTS, including compilation: {speed_up:,.0f}x)")
+        _common.print_table(
+            table,
+            f"FBM, {n_bayes} tracks x 100 steps, 2-D, no noise",
+            fmt=".4f",
+            note=f"(speed-up of the ensemble over NUTS, including compilation: {speed_up:,.0f}x)",
+        )
     if "models" not in skip:
-        print("\n| model | alpha MAE (ens / member) | accuracy (ens / member) "
-              "| 90% coverage (ens / member) | conditional alpha MAE (ens / member) "
-              "| conditional 90% coverage (ens / member) |")  # fmt: skip
-        print("|---|---|---|---|---|---|")
-        for name, res in per_model(ens):
+        table = []
+        for name, res in per_model(ens, n_per):
             e, m = res["ensemble"], res["member"]
-            print(f"| {name} | {_f(e[0])} / {_f(m[0])} | {_f(e[1])} / {_f(m[1])} "
-                  f"| {_f(e[2])} / {_f(m[2])} | {_f(e[3])} / {_f(m[3])} "
-                  f"| {_f(e[4])} / {_f(m[4])} |")  # fmt: skip
-        print("(alpha is undefined for Langevin tracks: no MAE or coverage there; conditional "
-              "columns only for classes with an alpha head)")  # fmt: skip
+            cols = ["alpha MAE", "accuracy", "90% coverage", "conditional alpha MAE",
+                    "conditional 90% coverage"]  # fmt: skip
+            row = {"model": name}
+            row.update({f"{c} (ens / member)": _pair(a, b) for c, a, b in zip(cols, e, m)})
+            table.append(row)
+        _common.print_table(
+            table,
+            f"per model class: {n_per} tracks of 100 steps each, split over dim "
+            f"{' and '.join(map(str, ens.dims))}",
+            note="(alpha is undefined for Langevin tracks: no MAE or coverage there; conditional "
+            "columns only for classes with an alpha head)",
+        )
 
 
 if __name__ == "__main__":

@@ -34,11 +34,10 @@ training instead.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import time
 from pathlib import Path
 
+import _common
 import numpy as np
 import pandas as pd
 
@@ -52,17 +51,17 @@ VARIANTS = {"independent": Architecture(), "joint": Architecture(joint=True)}
 
 
 def train_variant(name: str, out: Path, n_train: int, seed: int):
-    t = time.perf_counter()
-    ens = bd.neural.train(
-        n_train=n_train,
-        members=1,
-        seed=seed,
-        architecture=VARIANTS[name],
-        out=out / name,
-        progress=False,
-        patience=10**6,  # stop at n_train only: equal step budgets
-    )
-    return ens, time.perf_counter() - t
+    with _common.timer() as t:
+        ens = bd.neural.train(
+            n_train=n_train,
+            members=1,
+            seed=seed,
+            architecture=VARIANTS[name],
+            out=out / name,
+            progress=False,
+            patience=10**6,  # stop at n_train only: equal step budgets
+        )
+    return ens, t.seconds
 
 
 BINS = (0.0, 0.5, 1.0, 1.5, 2.0)
@@ -101,9 +100,8 @@ def measure(ens, parts) -> dict[str, np.ndarray | float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = _common.parser(__doc__, seed=0)
     ap.add_argument("--n-train", type=int, default=200_000)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-test", type=int, default=1000)
     ap.add_argument("--test-seed", type=int, default=2026)
     ap.add_argument("--noise-fraction", type=float, default=0.0)
@@ -125,32 +123,45 @@ def main() -> None:
         rows.append((name, ens.members[0].info, r))
     nlls = {k: r["nll"] for k, r in res.items()}
     noise = "no noise" if args.noise_fraction == 0 else f"noise on {args.noise_fraction:.0%}"
-    print(f"\nFBM, {len(nlls['joint'])} tracks x 100 steps (half 1-D, half 2-D), {noise}, dt = 1; "
-          f"one member each, n_train = {args.n_train:,}, seed {args.seed}\n")  # fmt: skip
-    print("| head | steps | best validation loss | train s | alpha MAE (FBM-cond.) | logD MAE "
-          "| 90% cov. alpha | 90% cov. logD | 90% joint ellipse | error corr. (empirical) "
-          "| predicted corr. (mean) | mean NLL |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, info, r in rows:
-        print(f"| {name} | {info['steps']} | {info['best_val']:.4f} | {info['seconds']:.0f} "
-              f"| {r['alpha_mae']:.4f} | {r['logd_mae']:.4f} | {r['cov_alpha']:.3f} "
-              f"| {r['cov_logd']:.3f} | {r['cov_joint']:.3f} | {r['corr_emp']:+.3f} "
-              f"| {r['corr_pred']:+.3f} | {np.mean(r['nll']):.4f} |")  # fmt: skip
+    table = [
+        {
+            "head": name, "steps": info["steps"], "best validation loss": info["best_val"],
+            "train s": info["seconds"], "alpha MAE (FBM-cond.)": r["alpha_mae"],
+            "logD MAE": r["logd_mae"], "90% cov. alpha": r["cov_alpha"],
+            "90% cov. logD": r["cov_logd"], "90% joint ellipse": r["cov_joint"],
+            "error corr. (empirical)": r["corr_emp"], "predicted corr. (mean)": r["corr_pred"],
+            "mean NLL": np.mean(r["nll"]),
+        }
+        for name, info, r in rows
+    ]  # fmt: skip
     diff = nlls["joint"] - nlls["independent"]
     se = np.std(diff, ddof=1) / np.sqrt(len(diff))
-    print(f"\nNLL joint - independent (paired, same tracks): {np.mean(diff):+.4f} +- {se:.4f} "
-          f"(1 s.e.); s.e. of a coverage: {np.sqrt(0.09 / len(diff)):.3f}")  # fmt: skip
+    _common.print_table(
+        table,
+        f"FBM, {len(nlls['joint'])} tracks x 100 steps (half 1-D, half 2-D), {noise}, dt = 1; "
+        f"one member each, n_train = {args.n_train:,}, seed {args.seed}",
+        fmt=".3f",
+        formats={"best validation loss": ".4f", "train s": ".0f", "alpha MAE (FBM-cond.)": ".4f",
+                 "logD MAE": ".4f", "error corr. (empirical)": "+.3f",
+                 "predicted corr. (mean)": "+.3f", "mean NLL": ".4f"},
+        note=f"NLL joint - independent (paired, same tracks): {np.mean(diff):+.4f} +- {se:.4f} "
+        f"(1 s.e.); s.e. of a coverage: {np.sqrt(0.09 / len(diff)):.3f}",
+    )  # fmt: skip
     ind, jnt = res["independent"], res["joint"]
-    print("\n| true alpha | tracks | error corr. (indep. / joint) | predicted corr. (joint, mean) "
-          "| 90% joint ellipse (indep. / joint) | mean NLL (indep. / joint) |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|")
+    table = []
     for lo, hi in zip(BINS[:-1], BINS[1:]):
         b = (ind["alpha"] >= lo) & (ind["alpha"] < hi)
         corr = [np.corrcoef(*r["err"][:, b])[0, 1] for r in (ind, jnt)]
-        print(f"| {lo:.1f}-{hi:.1f} | {b.sum()} | {corr[0]:+.2f} / {corr[1]:+.2f} "
-              f"| {np.mean(jnt['rho'][b]):+.2f} | {np.mean(ind['inside'][b]):.3f} / "
-              f"{np.mean(jnt['inside'][b]):.3f} | {np.mean(ind['nll'][b]):.3f} / "
-              f"{np.mean(jnt['nll'][b]):.3f} |")  # fmt: skip
+        table.append({
+            "true alpha": f"{lo:.1f}-{hi:.1f}", "tracks": int(b.sum()),
+            "error corr. (indep. / joint)": f"{corr[0]:+.2f} / {corr[1]:+.2f}",
+            "predicted corr. (joint, mean)": f"{np.mean(jnt['rho'][b]):+.2f}",
+            "90% joint ellipse (indep. / joint)":
+                f"{np.mean(ind['inside'][b]):.3f} / {np.mean(jnt['inside'][b]):.3f}",
+            "mean NLL (indep. / joint)":
+                f"{np.mean(ind['nll'][b]):.3f} / {np.mean(jnt['nll'][b]):.3f}",
+        })  # fmt: skip
+    _common.print_table(table, "by true alpha")
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ Run: ``python benchmarks/posterior.py [--quick] [--n-tracks 500] [--many 1000]``
 
 from __future__ import annotations
 
-import argparse
-import time
 import warnings
 
+import _common
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -54,17 +53,22 @@ def fisher_bound_alpha(alpha: float, n: int, noise_sigma: float | None, D: float
 def time_single() -> float:
     m = bd.models.FBM()
     tr = m.simulate(seed=1, params={"alpha": 0.5, "D": 0.2}, n_steps=200, dt=0.05, dim=2)[0]
-    t0 = time.perf_counter()
-    idata = bd.sample(m, tr, draws=1000, tune=1000, chains=4, seed=0, progress=False)
-    wall = time.perf_counter() - t0
-    print("Table 1: one 2-D FBM track, 200 steps, NUTS 4 chains x 1000 draws + 1000 warm-up")
-    print(f"  wall time incl. compilation: {wall:.2f} s   (target <= 10 s)")
-    print(
-        f"  max R-hat {idata.posterior.attrs['max_r_hat']:.3f}, "
-        f"min bulk ESS {idata.posterior.attrs['min_ess_bulk']:.0f}, "
-        f"divergences {idata.posterior.attrs['divergences']}\n"
+    with _common.timer() as t:
+        idata = bd.sample(m, tr, draws=1000, tune=1000, chains=4, seed=0, progress=False)
+    attrs = idata.posterior.attrs
+    row = {
+        "wall s (incl. compilation)": t.seconds,
+        "target s": 10,
+        "max R-hat": attrs["max_r_hat"],
+        "min bulk ESS": attrs["min_ess_bulk"],
+        "divergences": attrs["divergences"],
+    }
+    _common.print_table(
+        [row],
+        "Table 1: one 2-D FBM track, 200 steps, NUTS 4 chains x 1000 draws + 1000 warm-up",
+        formats={"wall s (incl. compilation)": ".2f", "max R-hat": ".3f", "min bulk ESS": ".0f"},
     )
-    return wall
+    return t.seconds
 
 
 def time_many(n_tracks: int) -> float:
@@ -74,34 +78,28 @@ def time_many(n_tracks: int) -> float:
     ts = m.simulate(
         seed=2, params={"alpha": alphas, "D": 0.5}, n_steps=100, dt=0.05, n_tracks=n_tracks
     )
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
+    with _common.timer() as t, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = bd.sample_many(m, ts, draws=500, tune=1000, chains=2, seed=0, progress=False)
-    wall = time.perf_counter() - t0
-    print(
-        f"Table 2: sample_many, {n_tracks} 1-D FBM tracks of 100 steps, "
-        "2 chains x 500 draws + 1000 warm-up"
-    )
-    print(f"  wall {wall:.1f} s = {wall / n_tracks:.3f} s per track   (target <= 1 s per track)")
     rh = bd.diagnostics(idata)
-    print(
-        "  tracks with R-hat > 1.01 in any parameter: "
-        f"{rh.groupby('track').r_hat.max().gt(1.01).sum()} of {n_tracks}\n"
+    row = {
+        "tracks": n_tracks,
+        "wall s": t.seconds,
+        "s / track": t.seconds / n_tracks,
+        "target s / track": 1,
+        "tracks with R-hat > 1.01": int(rh.groupby("track").r_hat.max().gt(1.01).sum()),
+    }
+    _common.print_table(
+        [row],
+        f"Table 2: sample_many, {n_tracks} 1-D FBM tracks of 100 steps, "
+        "2 chains x 500 draws + 1000 warm-up",
+        formats={"wall s": ".1f", "s / track": ".3f"},
     )
-    return wall
+    return t.seconds
 
 
 def accuracy(n_tracks: int, settings) -> None:
-    print(
-        f"Table 3: accuracy of the posterior mean of alpha ({n_tracks} 1-D tracks per row, "
-        "alpha ~ U(0.3, 1.7), D = 1, dt = 1)"
-    )
-    print(
-        f"{'n':>5} {'noise':>7} | {'RMSE':>7} {'CRB sd':>7} {'RMSE/CRB':>9} | "
-        f"{'90% coverage':>12} | {'sec/track':>9}"
-    )
-    print("-" * 70)
+    rows = []
     for n, snr in settings:
         noise = snr is not None
         m = bd.models.FBM(noise=noise)
@@ -110,27 +108,39 @@ def accuracy(n_tracks: int, settings) -> None:
         sig = 0.5 if noise else None  # sqrt(D dt^alpha) / SNR with D = dt = 1, SNR = 2
         params = {"alpha": alphas, "D": 1.0} | ({"sigma": sig} if noise else {})
         ts = m.simulate(seed=n, params=params, n_steps=n, dt=1.0, n_tracks=n_tracks)
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
+        with _common.timer() as t, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             idata = bd.sample_many(m, ts, draws=500, tune=500, chains=2, seed=1, progress=False)
-        sec = (time.perf_counter() - t0) / n_tracks
         post = idata.posterior.alpha.values.reshape(-1, n_tracks)
         mean = post.mean(0)
         lo, hi = np.quantile(post, [0.05, 0.95], axis=0)
         cover = np.mean((alphas >= lo) & (alphas <= hi))
         rmse = np.sqrt(np.mean((mean - alphas) ** 2))
         crb = np.sqrt(np.mean([fisher_bound_alpha(a, n, sig) for a in alphas]))
-        print(
-            f"{n:>5} {('SNR 2' if noise else 'none'):>7} | {rmse:>7.4f} {crb:>7.4f} "
-            f"{rmse / crb:>9.3f} | {cover:>12.3f} | {sec:>9.3f}"
+        rows.append(
+            {
+                "n": n,
+                "noise": "SNR 2" if noise else "none",
+                "RMSE": rmse,
+                "CRB sd": crb,
+                "RMSE/CRB": rmse / crb,
+                "90% coverage": cover,
+                "sec/track": t.seconds / n_tracks,
+            }
         )
-    print("\nTargets (n = 100, no noise): RMSE/CRB <= 1.10; 90% coverage in 0.87-0.93.")
+        _common.progress(f"  n = {n}, noise {rows[-1]['noise']}: done")
+    _common.print_table(
+        rows,
+        f"Table 3: accuracy of the posterior mean of alpha ({n_tracks} 1-D tracks per row, "
+        "alpha ~ U(0.3, 1.7), D = 1, dt = 1)",
+        fmt=".3f",
+        formats={"RMSE": ".4f", "CRB sd": ".4f"},
+        note="Targets (n = 100, no noise): RMSE/CRB <= 1.10; 90% coverage in 0.87-0.93.",
+    )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="small numbers, for a smoke test")
+    ap = _common.parser(__doc__, quick={"n_tracks": 20, "many": 20})
     ap.add_argument("--n-tracks", type=int, default=500)
     ap.add_argument("--many", type=int, default=1000)
     ap.add_argument(
@@ -140,8 +150,6 @@ def main() -> None:
     )
     ap.add_argument("--skip", default="", help="comma list of tables to skip: single,many,accuracy")
     a = ap.parse_args()
-    if a.quick:
-        a.n_tracks, a.many = 20, 20
     skip = set(filter(None, a.skip.split(",")))
     if "single" not in skip:
         time_single()

@@ -13,11 +13,11 @@ then ``python benchmarks/same_numbers.py --check before.npz`` on another.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import warnings
 
+import _common
 import numpy as np
 import pandas as pd
 
@@ -106,7 +106,7 @@ def run() -> dict[str, np.ndarray]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = _common.parser(__doc__)
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--save", help="write the numbers to this .npz file")
     g.add_argument("--check", help="compare the numbers with this .npz file")
@@ -118,21 +118,20 @@ def main() -> int:
         print(f"saved {len(out)} results to {args.save}")
         return 0
     ref = dict(np.load(args.check))
-    print(f"{'result':34s} {'shape':>14s} {'max |diff|':>12s}  identical")
-    n_bad = 0
+    rows = []
     for k in sorted(set(ref) | set(out)):
         if k not in ref or k not in out:
-            print(f"{k:34s} {'missing':>14s}")
-            n_bad += 1
+            rows.append({"result": k, "shape": "missing", "identical": "NO"})
             continue
         a, b = ref[k], out[k]
         same = a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
-        diff = (
-            float(np.nanmax(np.abs(a - b))) if a.shape == b.shape and a.size else math.nan
-        )
-        n_bad += not same
-        print(f"{k:34s} {str(a.shape):>14s} {diff:12.3g}  {'yes' if same else 'NO'}")
-    print(f"{len(ref)} results, {n_bad} differ")
+        diff = float(np.nanmax(np.abs(a - b))) if a.shape == b.shape and a.size else math.nan
+        row = {"result": k, "shape": str(a.shape), "max |diff|": diff}
+        rows.append(row | {"identical": "yes" if same else "NO"})
+    n_bad = sum(r["identical"] == "NO" for r in rows)
+    _common.print_table(
+        rows, f"same numbers as {args.check}", fmt=".3g", note=f"{len(ref)} results, {n_bad} differ"
+    )
     return 1 if n_bad else 0
 
 

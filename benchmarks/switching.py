@@ -25,10 +25,9 @@ Run: ``python benchmarks/switching.py`` (``--n-tracks``, ``--draws``, ``--only A
 
 from __future__ import annotations
 
-import argparse
-import time
-
+import _common
 import numpy as np
+import numpyro.distributions as dist
 from scipy.optimize import linear_sum_assignment
 
 import bayesdiff as bd
@@ -43,11 +42,11 @@ def match_changepoints(pred, true, tol=5):
     pred, true = np.asarray(pred), np.asarray(true)
     if len(pred) == 0 or len(true) == 0:
         return 0, [], len(pred), len(true)
-    dist = np.abs(pred[:, None] - true[None, :]).astype(float)
-    cost = np.where(dist <= tol, dist, 1e6)
+    gap = np.abs(pred[:, None] - true[None, :]).astype(float)
+    cost = np.where(gap <= tol, gap, 1e6)
     r, c = linear_sum_assignment(cost)
-    hits = dist[r, c] <= tol
-    return int(hits.sum()), list(dist[r, c][hits] ** 2), len(pred), len(true)
+    hits = gap[r, c] <= tol
+    return int(hits.sum()), list(gap[r, c][hits] ** 2), len(pred), len(true)
 
 
 def cp_metrics(preds, trues):
@@ -140,34 +139,31 @@ def scenario(
     true_cp = [changepoints(s) for s in states]
     for noise in noise_fit:
         if noise:
-            prior = {"sigma": bd.models.switching.dist.LogNormal(np.log(sigma), 0.1)}
+            prior = {"sigma": dist.LogNormal(np.log(sigma), 0.1)}
             fit_model = bd.models.Switching(n_states=2, noise=True, priors=prior)
         else:
             fit_model = m
-        t0 = time.perf_counter()
-        idata = bd.sample_many(fit_model, tracks, draws=draws, tune=draws, chains=2, seed=seed,
-                               progress=False, warn=False)  # fmt: skip
-        segs = bd.segment(fit_model, tracks, idata)
-        secs = time.perf_counter() - t0
+        with _common.timer() as t:
+            idata = bd.sample_many(fit_model, tracks, draws=draws, tune=draws, chains=2,
+                                   seed=seed, progress=False, warn=False)  # fmt: skip
+            segs = bd.segment(fit_model, tracks, idata)
         jac, rmse = cp_metrics([s.changepoints for s in segs], true_cp)
         f1 = macro_f1([s.states for s in segs], states)
         cov, bias = coverage_and_bias(idata, D)
         name = "bayes (noise, sigma known)" if noise else "bayes"
-        rows.append((label, name, jac, rmse, f1, cov, bias, secs))
+        rows.append(_row(label, name, jac, rmse, f1, cov, bias, t.seconds))
     if noise_fit == (False,):
-        t0 = time.perf_counter()
-        paths, Ds = hmmlearn_baseline(m, tracks)
-        secs = time.perf_counter() - t0
+        with _common.timer() as t:
+            paths, Ds = hmmlearn_baseline(m, tracks)
         jac, rmse = cp_metrics([changepoints(p) for p in paths], true_cp)
         bias = np.median(Ds / D, 0) - 1
-        rows.append((label, "hmmlearn ML + Viterbi", jac, rmse, macro_f1(paths, states), np.nan,
-                     bias, secs))  # fmt: skip
-        t0 = time.perf_counter()
-        paths = msd_window_baseline(tracks)
-        secs = time.perf_counter() - t0
+        rows.append(_row(label, "hmmlearn ML + Viterbi", jac, rmse, macro_f1(paths, states),
+                         np.nan, bias, t.seconds))  # fmt: skip
+        with _common.timer() as t:
+            paths = msd_window_baseline(tracks)
         jac, rmse = cp_metrics([changepoints(p) for p in paths], true_cp)
-        rows.append((label, "MSD window (w=10)", jac, rmse, macro_f1(paths, states), np.nan,
-                     np.array([np.nan, np.nan]), secs))  # fmt: skip
+        rows.append(_row(label, "MSD window (w=10)", jac, rmse, macro_f1(paths, states), np.nan,
+                         np.array([np.nan, np.nan]), t.seconds))  # fmt: skip
 
 
 def pooled(n_tracks, n_points, seed, rows_pooled, draws=500):
@@ -175,10 +171,9 @@ def pooled(n_tracks, n_points, seed, rows_pooled, draws=500):
     D = np.array([D1, D1 * 10])
     P = np.array([[0.9, 0.1], [0.05, 0.95]])
     tracks = m.simulate(seed, {"D": D, "P": P}, n_points - 1, DT, dim=2, n_tracks=n_tracks)
-    t0 = time.perf_counter()
-    idata = bd.sample(m, tracks, draws=draws, tune=draws, chains=2, seed=seed, progress=False,
-                      warn=False)  # fmt: skip
-    secs = time.perf_counter() - t0
+    with _common.timer() as t:
+        idata = bd.sample(m, tracks, draws=draws, tune=draws, chains=2, seed=seed,
+                          progress=False, warn=False)  # fmt: skip
     post_D = idata.posterior["D"].values.reshape(-1, 2)
     post_P = idata.posterior["P"].values.reshape(-1, 2, 2)
     rates = np.stack([post_P[:, 0, 1], post_P[:, 1, 0]], 1) / DT
@@ -187,21 +182,21 @@ def pooled(n_tracks, n_points, seed, rows_pooled, draws=500):
                            ("k_12 (1/s)", rates[:, 0], true_rates[0]),
                            ("k_21 (1/s)", rates[:, 1], true_rates[1])]:  # fmt: skip
         lo, med, hi = np.quantile(a, [0.05, 0.5, 0.95])
-        rows_pooled.append((name, truth, med, lo, hi, bool(lo <= truth <= hi)))
-    return secs
+        rows_pooled.append(
+            {"parameter": name, "truth": truth, "median": med, "5%": lo, "95%": hi,
+             "inside": bool(lo <= truth <= hi)}
+        )  # fmt: skip
+    return t.seconds
 
 
-def _row(label, name, jac, rmse, f1, cov, bias, secs):
-    return (
-        f"{label:<30} {name:<28} {jac:>10.3f} {rmse:>8.2f} {f1:>8.3f} {cov:>8.3f} "
-        f"{bias[0]:>+8.3f} {bias[1]:>+8.3f} {secs:>7.1f}"
-    )
+def _row(label, name, jac, rmse, f1, cov, bias, secs) -> dict:
+    return {
+        "scenario": label, "method": name, "cp Jaccard": jac, "cp RMSE": rmse, "state F1": f1,
+        "D cov90": cov, "D1 bias": bias[0], "D2 bias": bias[1], "time s": secs,
+    }  # fmt: skip
 
 
-HEAD = (
-    f"{'scenario':<30} {'method':<28} {'cp Jaccard':>10} {'cp RMSE':>8} {'state F1':>8} "
-    f"{'D cov90':>8} {'D1 bias':>8} {'D2 bias':>8} {'time s':>7}"
-)
+FORMATS = {"cp RMSE": ".2f", "D1 bias": "+.3f", "D2 bias": "+.3f", "time s": ".1f"}
 
 SCENARIOS = {
     "A": dict(label="A: ratio 10, dwell 50, SNR 10", ratio=10, dwell=50, snr=10, seed=1),
@@ -211,48 +206,49 @@ SCENARIOS = {
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = _common.parser(
+        __doc__,
+        draws=500,
+        draws_help="NUTS draws (= tuning steps) per chain",
+        quick={"n_tracks": 8, "n_pooled": 200},
+    )
     ap.add_argument("--n-tracks", type=int, default=40, help="tracks per segmentation scenario")
     ap.add_argument("--n-pooled", type=int, default=1000, help="tracks in the pooled fit")
-    ap.add_argument("--draws", type=int, default=500, help="NUTS draws (= tuning steps) per chain")
     ap.add_argument("--only", nargs="+", choices=[*SCENARIOS, "pooled"],
                     default=[*SCENARIOS, "pooled"], help="which parts to run")  # fmt: skip
-    ap.add_argument("--quick", action="store_true", help="8 tracks per scenario, 200 pooled")
     args = ap.parse_args(argv)
-    n, n_pool = (8, 200) if args.quick else (args.n_tracks, args.n_pooled)
-    t_all = time.perf_counter()
-    print(
-        f"Switching diffusion benchmark: 2-state 2D tracks, dt = {DT} s, D_1 = {D1} µm²/s, "
-        f"{n} tracks x 500 steps per scenario ({max(n // 2, 4)} at SNR 2), per-track NUTS "
-        f"(2 chains x {args.draws} draws)\n"
-    )
-    print(HEAD)
-    print("-" * len(HEAD), flush=True)
+    n, n_pool = args.n_tracks, args.n_pooled
+    clock = _common.timer()
+    rows: list = []
     for key in args.only:
         if key == "pooled":
             continue
         sc = dict(SCENARIOS[key])
         n_sc = max(n // 2, 4) if key == "noise" else n
-        rows: list = []
         scenario(sc.pop("label"), sc.pop("ratio"), sc.pop("dwell"), n_sc, 500, sc.pop("snr"),
                  sc.pop("seed"), rows, draws=args.draws, **sc)  # fmt: skip
-        for r in rows:
-            print(_row(*r), flush=True)
-    print(
-        "\ntargets (A, bayes): Jaccard >= 0.75, RMSE <= 2 frames, F1 >= 0.9, "
-        "D cov90 in [0.85, 0.95]"
-    )
+        _common.progress(f"  [{key}: done, {clock.seconds:.0f} s]")
+    if rows:
+        _common.print_table(
+            rows,
+            f"Switching diffusion benchmark: 2-state 2D tracks, dt = {DT} s, D_1 = {D1} µm²/s, "
+            f"{n} tracks x 500 steps per scenario ({max(n // 2, 4)} at SNR 2), per-track NUTS "
+            f"(2 chains x {args.draws} draws)",
+            fmt=".3f",
+            formats=FORMATS,
+            note="targets (A, bayes): Jaccard >= 0.75, RMSE <= 2 frames, F1 >= 0.9, "
+            "D cov90 in [0.85, 0.95]",
+        )
     if "pooled" in args.only:
         rows_pooled: list = []
         secs_pooled = pooled(n_pool, 20, 4, rows_pooled, draws=args.draws)
-        print(
-            f"\nPooled fit: {n_pool} tracks x 20 frames, 2 states, D = [{D1}, {10 * D1}], "
-            f"P = [[0.9, 0.1], [0.05, 0.95]]; wall time {secs_pooled:.1f} s (target <= 300 s)"
+        _common.print_table(
+            rows_pooled,
+            f"Pooled fit: {n_pool} tracks x 20 frames, 2 states, D = [{D1}, {10 * D1}], "
+            f"P = [[0.9, 0.1], [0.05, 0.95]]; wall time {secs_pooled:.1f} s (target <= 300 s)",
+            fmt=".3f",
         )
-        print(f"{'parameter':<12} {'truth':>8} {'median':>8} {'5%':>8} {'95%':>8} {'inside':>7}")
-        for name, truth, med, lo, hi, ok in rows_pooled:
-            print(f"{name:<12} {truth:>8.3f} {med:>8.3f} {lo:>8.3f} {hi:>8.3f} {ok!s:>7}")
-    print(f"\ntotal wall time {time.perf_counter() - t_all:.0f} s")
+    print(f"\ntotal wall time {clock.seconds:.0f} s")
 
 
 if __name__ == "__main__":
