@@ -1,10 +1,10 @@
-"""Monte Carlo estimators of the log evidence on a :class:`~._target.Target`.
+"""Estimators of the log evidence from posterior draws or the mode of a :class:`~._target.Target`.
 
 Bridge sampling on posterior draws (Meng & Wong 1996, with the optimal bridge
 and a normal proposal as in Gronau et al. 2017 and the error of
-Frühwirth-Schnatter 2004), importance sampling from a Student-t proposal with
-a PSIS Pareto-k check, and the Laplace approximation. Each returns plain
+Frühwirth-Schnatter 2004) and the Laplace approximation. Each returns plain
 numbers and a details dict; :mod:`.evidence` turns them into ``Evidence``.
+Importance sampling lives in :mod:`._importance`.
 """
 
 from __future__ import annotations
@@ -19,27 +19,9 @@ from ..errors import InferenceError
 from . import _arviz
 from ._target import Target
 
-__all__ = [
-    "bridge_sampling",
-    "laplace",
-    "importance_sampling",
-    "importance_ok",
-    "IMPORTANCE_K_MAX",
-    "IMPORTANCE_ERR_MAX",
-]
+__all__ = ["bridge_sampling", "laplace"]
 
 _LOG2PI = math.log(2.0 * math.pi)
-
-#: "auto" accepts importance sampling when the Pareto k of its weights is at
-#: most this (finite variance: the error bar holds) ...
-IMPORTANCE_K_MAX = 0.5
-#: ... and its standard error is at most this (nats).
-IMPORTANCE_ERR_MAX = 0.05
-
-
-def importance_ok(pareto_k: float, err: float) -> bool:
-    """Whether importance-sampling weights with this Pareto k and error are trusted."""
-    return pareto_k <= IMPORTANCE_K_MAX and err <= IMPORTANCE_ERR_MAX
 
 
 def _mvn_logpdf(x: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
@@ -133,60 +115,3 @@ def laplace(target: Target, mode: np.ndarray, hess: np.ndarray) -> tuple[float, 
     lq = float(target.logq1(jnp.asarray(mode)))
     p = target.size
     return lq + 0.5 * p * _LOG2PI - 0.5 * logdet, {"log_q_mode": lq, "dim": p}
-
-
-def _t_logpdf(x: np.ndarray, mean: np.ndarray, chol: np.ndarray, df: float) -> np.ndarray:
-    from scipy.special import gammaln
-
-    p = x.shape[1]
-    y = np.linalg.solve(chol, (x - mean).T).T
-    return (
-        gammaln((df + p) / 2)
-        - gammaln(df / 2)
-        - 0.5 * p * math.log(df * math.pi)
-        - np.sum(np.log(np.diag(chol)))
-        - 0.5 * (df + p) * np.log1p(np.sum(y * y, 1) / df)
-    )
-
-
-def _t_draws(rng, n: int, mean: np.ndarray, chol: np.ndarray, df: float) -> np.ndarray:
-    z = rng.standard_normal((n, mean.size))
-    w = rng.chisquare(df, size=n) / df
-    return mean + (z @ chol.T) / np.sqrt(w)[:, None]
-
-
-def importance_sampling(
-    target: Target, mean: np.ndarray, cov: np.ndarray, seed: int, n: int, df: float = 5.0
-) -> tuple:
-    """Importance sampling from a multivariate Student-t (``df`` = 5) centred at
-    ``mean``, scale matrix ``cov`` (the inverse Hessian at the mode, or a
-    moment-matched covariance) inflated by 1.2.
-
-    The Pareto k of the weights (PSIS, Vehtari et al. 2024) says whether their
-    variance is finite, i.e. whether the standard error can be trusted.
-    """
-    p = target.size
-    rng = np.random.default_rng(seed)
-    cov = cov * 1.2**2
-    chol = np.linalg.cholesky(0.5 * (cov + cov.T))
-    x = _t_draws(rng, n, mean, chol, df)
-    lw = target.logq(x) - _t_logpdf(x, mean, chol, df)
-    log_z, rel_se, khat = _is_summary(lw)
-    wn = np.exp(lw - np.max(lw))
-    details = {
-        "n": n,
-        "pareto_k": khat,
-        "ess": float(wn.sum() ** 2 / np.sum(wn**2)),
-        "dim": p,
-        "proposal": f"student-t(df={df:g})",
-    }
-    return log_z, rel_se, n, details, (x, lw)
-
-
-def _is_summary(lw: np.ndarray) -> tuple[float, float, float]:
-    """log of the mean weight, its standard error (delta method) and the Pareto k."""
-    n = lw.size
-    log_z = float(logsumexp(jnp.asarray(lw)) - math.log(n))
-    wn = np.exp(lw - np.max(lw))
-    rel_se = float(np.std(wn) / (np.mean(wn) * math.sqrt(n)))
-    return log_z, rel_se, _arviz.pareto_khat(lw)

@@ -127,6 +127,7 @@ def posterior_result(
     *,
     dims_extra: list[str],
     warn: bool,
+    per_track: dict[str, np.ndarray] | None = None,
 ):
     """Build the InferenceData, compute diagnostics and warn.
 
@@ -147,6 +148,9 @@ def posterior_result(
         for one posterior per track).
     warn : bool
         Emit a DiagnosticsWarning for poor R-hat/ESS or divergences.
+    per_track : dict of arrays, optional
+        Further ``constant_data`` with a ``track`` dimension (e.g. the method
+        each track got).
     """
     dim = info["dim"]
     sample_stats, n_div = _sample_stats(stats)
@@ -161,6 +165,9 @@ def posterior_result(
         coords["track"] = coord_ids(info["ids"])
     dims["obs"] = ll_dims
     obs, const = _data_groups(info, single, dims)
+    for name, values in (per_track or {}).items():
+        const[name] = np.asarray(values).astype(str)
+        dims[name] = ["track"]
     attrs = {
         "bayesdiff_version": __version__,
         "model": model.name,

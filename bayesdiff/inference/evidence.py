@@ -41,13 +41,13 @@ from ..errors import InferenceError, MethodError, ModelError
 from ..models.base import Model
 from ..tracks import Track, TrackSet
 from . import _arviz
-from ._estimators import (
-    IMPORTANCE_ERR_MAX,
-    IMPORTANCE_K_MAX,
-    bridge_sampling,
-    importance_ok,
-    importance_sampling,
-    laplace,
+from ._estimators import bridge_sampling, laplace
+from ._importance import (
+    EVIDENCE_ERR_MAX,
+    EVIDENCE_K_MAX,
+    ImportanceFit,
+    ImportanceSettings,
+    fit_importance,
 )
 from ._quadrature import IncrementQuadrature, quadrature_reason
 from ._target import Target
@@ -147,7 +147,7 @@ def evidence(
     chains: int = 4,
     idata: Any = None,
     keep_draws: bool = False,
-    n_draws: int = 4000,
+    n_draws: int = 1024,
     target_accept: float = 0.95,
     progress: bool = False,
 ) -> Evidence:
@@ -184,8 +184,9 @@ def evidence(
         draws resampled from the grid; bridge: the NUTS draws; importance:
         ``n_draws`` draws resampled in proportion to the weights).
     n_draws : int
-        Number of draws resampled from the quadrature grid, or drawn from the
-        importance-sampling proposal.
+        Number of draws resampled from the quadrature grid, or quasi-random
+        points of the importance-sampling proposal's first round (rounded up
+        to a power of two).
     target_accept : float
         NUTS target acceptance for bridge sampling; high by default, since
         divergent transitions bias the draws and with them the estimate.
@@ -341,10 +342,16 @@ def choose_method(
     return "bridge" if idata is not None else "importance"
 
 
+#: "auto" keeps importance sampling when the Pareto k of its weights is at most this
+#: and its standard error at most :data:`IMPORTANCE_ERR_MAX` nats.
+IMPORTANCE_K_MAX = EVIDENCE_K_MAX
+IMPORTANCE_ERR_MAX = EVIDENCE_ERR_MAX
+
+
 def importance_reliable(ev: Evidence) -> tuple[bool, str]:
     """Whether an importance-sampling estimate passes the checks of ``method="auto"``."""
     k = float(ev.details.get("pareto_k", np.inf))
-    ok = importance_ok(k, ev.log_z_err)
+    ok = k <= IMPORTANCE_K_MAX and ev.log_z_err <= IMPORTANCE_ERR_MAX
     verdict = "accepted" if ok else "rejected"
     return ok, (
         f"importance sampling {verdict}: Pareto k {k:.2f} (max {IMPORTANCE_K_MAX}), "
@@ -424,51 +431,36 @@ def importance_evidence(
     t0: float | None = None,
     rounds: int = 3,
     pad_to: int | None = None,
+    fit: ImportanceFit | None = None,
 ) -> Evidence:
-    """Importance sampling, adapted over up to ``rounds`` rounds.
+    """Adaptive importance sampling (:func:`~._importance.fit_importance`) as an
+    :class:`Evidence`.
 
-    Round 1 proposes from a Student-t at the mode (Laplace scale). When its
-    weights fail :func:`importance_reliable` (a skewed or prior-dominated
-    posterior), the next round moment-matches the proposal to the weighted
-    draws of the last one and doubles their number. Each round is a complete
-    unbiased estimate; the last one is reported, and every likelihood
-    evaluation is counted. ``t0``: when the work started (``perf_counter``);
-    ``pad_to``: pad a track to this length (programs compiled for one length
-    serve every shorter track).
+    Round 1 proposes ``n_draws`` quasi-random points (rounded up to a power of
+    two) from a Student-t at the mode; when the weights fail
+    :func:`importance_reliable`, the next round moment-matches the proposal
+    and doubles the points, up to ``rounds`` rounds; the last is reported and
+    every likelihood evaluation counted. ``t0``: when the work started
+    (``perf_counter``); ``pad_to``: pad a track to this length (programs
+    compiled for one length serve every shorter track); ``fit``: a fit
+    already made (then nothing is recomputed).
     """
     t0 = time.perf_counter() if t0 is None else t0
-    target = Target(model, track, pad_to=pad_to)
-    mode, hess, n_opt = target.mode()
-    mean, cov = mode, np.linalg.inv(hess)
-    n_eval, n = 0, int(n_draws)
-    for r in range(max(1, int(rounds))):
-        log_z, err, n_round, details, (x, lw) = importance_sampling(target, mean, cov, seed + r, n)
-        n_eval += n_round
-        details["rounds"] = r + 1
-        if r == rounds - 1 or importance_ok(details["pareto_k"], err):
-            break
-        w = np.exp(lw - np.max(lw))
-        w /= w.sum()
-        mean = w @ x
-        if details["ess"] >= 5 * (x.shape[1] + 1):  # else too few draws to estimate a shape
-            dev = x - mean
-            cov = (dev * w[:, None]).T @ dev + 1e-9 * np.eye(x.shape[1])
-        n *= 2
-    draws_out = None
-    if keep_draws:  # sampling-importance-resampling: draws proportional to the weights
-        rng = np.random.default_rng(seed + 1)
-        w = np.exp(lw - np.max(lw))
-        idx = rng.choice(len(w), size=len(w), p=w / w.sum())
-        draws_out = {k: v[None] for k, v in target.constrained(x[idx]).items()}
+    if fit is None:
+        target = Target(model, track, pad_to=pad_to)
+        fit = fit_importance(target, seed, ImportanceSettings(n_draws=n_draws, rounds=rounds))
+    draws = None
+    if keep_draws:
+        draws = {k: v[None] for k, v in fit.draws(len(fit.log_w), seed + 1).items()}
     return Evidence(
-        float(log_z),
-        float(err),
+        float(fit.log_z),
+        float(fit.log_z_err),
         "importance",
-        int(n_eval + n_opt),
+        int(fit.n_eval),
         time.perf_counter() - t0,
         model.name,
-        details,
-        draws_out,
+        fit.details(),
+        draws,
     )
 
 
@@ -478,7 +470,7 @@ def quadrature_evidence(
     *,
     tol: float = 0.01,
     keep_draws: bool = False,
-    n_draws: int = 4000,
+    n_draws: int = 1024,
     seed: int = 0,
     bucket: str = "exact",
 ) -> Evidence:

@@ -21,15 +21,16 @@ from numpyro.handlers import seed as seed_handler
 from numpyro.infer.util import unconstrain_fn
 from tqdm.auto import tqdm
 
-from ..errors import InferenceError, MethodError, ModelError
+from ..errors import DiagnosticsWarning, InferenceError, MethodError, ModelError
 from ..models.base import Model, as_data
-from ..tracks import Batch, Track, TrackSet
+from ..tracks import Batch, Track, TrackSet, next_power_of_two
 from . import _nuts
+from ._importance import ImportanceFit, fit_importance
 from ._nuts import Draws, NutsSettings
 from ._programs import cached_jit, pointwise_program, pointwise_shared
 from ._quadrature import IncrementQuadrature, quadrature_reason
 from ._results import FitInfo, posterior_result, track_info
-from ._target import default_latents, latent_values, model_function
+from ._target import Target, default_latents, latent_values, model_function
 
 __all__ = ["sample", "sample_many"]
 
@@ -65,15 +66,24 @@ def sample(
         Random seed; the same seed gives the same draws.
     progress : bool
         Show a progress bar.
-    method : {"nuts", "grid", "auto"}
+    method : {"nuts", "grid", "importance", "auto"}
         ``"nuts"``: NumPyro's No-U-Turn sampler, the general path and the
         reference. ``"grid"``: exact deterministic quadrature over the
         parameters (FBM and Brownian motion, with or without noise, drift and
         gaps; ``D`` and drift are integrated on inner rules), converged to
         0.01 in the log evidence, then ``chains x draws`` independent draws
         from the grid's piecewise-constant posterior; ``tune`` and the NUTS
-        settings are ignored and ``sample_stats`` is absent. ``"auto"``:
-        ``"grid"`` where it applies, otherwise ``"nuts"``.
+        settings are ignored and ``sample_stats`` is absent.
+        ``"importance"``: adaptive importance sampling for any model
+        (Student-t proposal at the mode, quasi-random points, Pareto-smoothed
+        weights; see :mod:`bayesdiff.inference._importance`), ``chains x
+        draws`` draws resampled from the weights; ``attrs`` hold its checks
+        (``pareto_k``, ``importance_ess``) and the log evidence, and a
+        :class:`~bayesdiff.errors.DiagnosticsWarning` says when they fail.
+        ``"auto"``: ``"grid"`` where it applies, otherwise importance
+        sampling when its posterior check passes (Pareto k <= 0.7, ESS >=
+        300), otherwise NUTS; ``attrs["method"]`` says which ran and
+        ``attrs["auto"]`` why.
     target_accept, max_tree_depth, dense_mass
         NUTS settings: target acceptance probability of step-size adaptation,
         maximum tree depth, and a dense (rather than diagonal) mass matrix.
@@ -111,33 +121,60 @@ def sample(
     >>> idata = bd.sample(m, track, draws=500, tune=500, progress=False)  # doctest: +SKIP
     >>> bd.summary(idata)  # doctest: +SKIP
     """
-    if method not in ("nuts", "auto", "grid"):
-        raise ValueError(f"unknown method {method!r}; use 'nuts', 'grid' or 'auto'")
-    if method != "nuts" and isinstance(track, (Track, TrackSet)):
-        tracks = list(track) if isinstance(track, TrackSet) else [track]
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
+    if not isinstance(track, (Track, TrackSet)):
+        raise TypeError(f"expected a Track or TrackSet, got {type(track).__name__}")
+    tracks = list(track) if isinstance(track, TrackSet) else [track]
+    for t in tracks:
+        t.require(model.min_points, f"the {model.name} model")
+    _nuts.check_counts(draws, tune if method == "nuts" else 0, chains)
+    plan = Draws(draws, tune, chains)
+    note = None
+    if method in ("grid", "auto"):
         reason = quadrature_reason(model, tracks)
         if method == "grid" and reason is not None:
             raise MethodError(
                 f"method='grid' does not apply to {model.name}: {reason}; use method='nuts'"
             )
         if reason is None:
-            _nuts.check_counts(draws, 0, chains)
             try:
                 return _sample_grid(model, track, tracks, Draws(draws, 0, chains), seed, warn)
-            except InferenceError:
+            except InferenceError as err:
                 if method == "grid":
-                    raise  # "auto": NUTS instead
-
+                    raise
+                note = f"grid failed ({err})"
+    if method in ("importance", "auto"):
+        try:
+            fit = fit_importance(Target(model, track), seed, enough=_fast_enough)
+        except InferenceError as err:
+            if method == "importance":
+                raise
+            note = _join(note, f"importance sampling failed ({err})")
+        else:
+            if method == "importance" or fit.posterior_ok():
+                return _sample_importance(model, track, fit, plan, seed, warn, note)
+            note = _join(note, fit.verdict("posterior"))
+    if note is not None:
+        note += "; NUTS instead"
     nuts = NutsSettings(dense_mass, target_accept, max_tree_depth)
-    if isinstance(track, TrackSet):
-        return _sample_pooled(model, track, Draws(draws, tune, chains), nuts, seed, progress, warn)
-    if not isinstance(track, Track):
-        raise TypeError(f"expected a Track or TrackSet, got {type(track).__name__}")
     _nuts.check_counts(draws, tune, chains)
-    track.require(model.min_points, f"the {model.name} model")
-    return _sample_single(
-        model, track, Draws(draws, tune, chains), nuts, seed, progress, start, warn
-    )
+    if isinstance(track, TrackSet):
+        return _sample_pooled(model, track, plan, nuts, seed, progress, warn, note)
+    return _sample_single(model, track, plan, nuts, seed, progress, start, warn, note)
+
+
+#: Posterior methods of :func:`sample` and :func:`sample_many`.
+METHODS = ("nuts", "grid", "importance", "auto")
+
+
+def _fast_enough(fit: ImportanceFit) -> bool:
+    """Adapt the importance proposal until both the posterior and evidence checks pass."""
+    return fit.posterior_ok() and fit.evidence_ok()
+
+
+def _join(note: str | None, more: str) -> str:
+    return more if note is None else f"{note}; {more}"
 
 
 def _sample_single(
@@ -149,6 +186,7 @@ def _sample_single(
     progress: bool,
     start: str,
     warn: bool,
+    note: str | None = None,
 ):
     """NUTS for one track."""
     data, regular = as_data(track)
@@ -183,7 +221,10 @@ def _sample_single(
         seconds,
         plan.chains,
         plan.draws,
-        extra_attrs={"nuts_start": "mode" if inverse_mass is not None else "data"},
+        extra_attrs={
+            "nuts_start": "mode" if inverse_mass is not None else "data",
+            **({"auto": note} if note else {}),
+        },
     )
     return posterior_result(
         model,
@@ -252,6 +293,74 @@ def _sample_grid(model: Model, track, tracks: list[Track], plan: Draws, seed: in
     )
 
 
+def _sample_importance(
+    model: Model,
+    track,
+    fit: ImportanceFit,
+    plan: Draws,
+    seed: int,
+    warn: bool,
+    note: str | None = None,
+):
+    """Posterior draws resampled from an importance-sampling fit."""
+    t0 = time.perf_counter()
+    flat = fit.draws(plan.chains * plan.draws, seed)
+    params = {k: v.reshape(plan.chains, plan.draws, *v.shape[1:]) for k, v in flat.items()}
+    extra = {
+        "log_evidence": fit.log_z,
+        "log_evidence_error": fit.log_z_err,
+        "pareto_k": fit.pareto_k,
+        "importance_ess": fit.ess,
+        "importance_rounds": fit.rounds,
+        "n_likelihood_evals": fit.n_eval,
+    }
+    if note:
+        extra["auto"] = note
+    if warn and not fit.posterior_ok():
+        warnings.warn(
+            f"{model.name}: {fit.verdict('posterior')}; the posterior may be off "
+            "(method='nuts' is the reference)",
+            DiagnosticsWarning,
+            stacklevel=3,
+        )
+    pooled = isinstance(track, TrackSet)
+    info = FitInfo(
+        "pooled" if pooled else "single",
+        seed,
+        time.perf_counter() - t0,
+        plan.chains,
+        plan.draws,
+        method="importance",
+        extra_attrs=extra,
+    )
+    if not pooled:
+        data, regular = as_data(track)
+        ll = np.asarray(pointwise_program(model, regular, "lanes")(params, data))
+        return posterior_result(
+            model,
+            params,
+            None,
+            {"obs": ll},
+            ["step"],
+            track_info([track]),
+            info,
+            dims_extra=[],
+            warn=warn,
+        )
+    ll_all = _pooled_loglik(model, track, params, plan.chains, plan.draws)
+    return posterior_result(
+        model,
+        params,
+        None,
+        {"obs": ll_all},
+        ["track", "step"],
+        track_info(list(track)),
+        info,
+        dims_extra=[],
+        warn=warn,
+    )
+
+
 def sample_many(
     model: Model,
     tracks: TrackSet,
@@ -261,6 +370,7 @@ def sample_many(
     seed: int = 0,
     progress: bool = True,
     *,
+    method: str = "nuts",
     chunk_size: int | None = None,
     bucket: str | int = "pow2",
     target_accept: float = 0.8,
@@ -287,6 +397,12 @@ def sample_many(
     bucket : "pow2", "exact" or int
         How track lengths are grouped (see :meth:`TrackSet.batches`).
 
+    method : {"nuts", "grid", "importance", "auto"}
+        As in :func:`sample`, per track: with ``"auto"`` each track gets the
+        grid where it applies, else importance sampling when its check
+        passes; the tracks where neither holds are sampled by NUTS together
+        at the end. ``constant_data["method"]`` says which method each track
+        got and ``attrs["methods"]`` counts them.
     Returns
     -------
     arviz.InferenceData
@@ -312,26 +428,49 @@ def sample_many(
     _nuts.check_counts(draws, tune, chains)
     for t in tracks:
         t.require(model.min_points, f"the {model.name} model")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
     plan = Draws(draws, tune, chains)
     nuts = NutsSettings(dense_mass, target_accept, max_tree_depth)
     t0 = time.perf_counter()
     acc = _ManyResults(len(tracks), plan, int(tracks.lengths.max()) - 1)
+    label = "NUTS" if method == "nuts" else method
     bar = tqdm(
         total=len(tracks),
-        desc=f"{model.name} NUTS x {len(tracks)} tracks",
+        desc=f"{model.name} {label} x {len(tracks)} tracks",
         unit="track",
         disable=not progress,
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} [{elapsed}<{remaining}]",
     )
     master = jax.random.PRNGKey(seed)
     with bar:
-        for batch in tracks.batches(bucket=bucket, min_steps=1):
-            _sample_bucket(model, tracks, batch, plan, nuts, chunk_size, master, acc, bar)
+        todo = list(range(len(tracks)))
+        if method != "nuts":
+            todo = _fast_tracks(model, tracks, method, plan, seed, acc, bar, warn)
+        if todo:
+            sub = TrackSet([tracks[i] for i in todo])
+            for batch in sub.batches(bucket=bucket, min_steps=1):
+                _sample_bucket(
+                    model,
+                    sub,
+                    batch,
+                    plan,
+                    nuts,
+                    chunk_size,
+                    master,
+                    acc,
+                    bar,
+                    to_global=np.asarray(todo),
+                )
     seconds = time.perf_counter() - t0
     # (track, chain, draw, ...) -> (chain, draw, track, ...)
     params = {k: np.moveaxis(v, 0, 2) for k, v in acc.params.items()}
-    stats = tuple(np.moveaxis(s, 0, 2) for s in acc.stats)
-    fit = FitInfo("many", seed, seconds, chains, draws)
+    stats = tuple(np.moveaxis(s, 0, 2) for s in acc.stats) if acc.stats else None
+    extra = None
+    if method != "nuts":
+        counts = {m: int(np.sum(acc.methods == m)) for m in ("grid", "importance", "nuts")}
+        extra = {"methods": {m: c for m, c in counts.items() if c}}
+    fit = FitInfo("many", seed, seconds, chains, draws, method=method, extra_attrs=extra)
     return posterior_result(
         model,
         params,
@@ -342,32 +481,112 @@ def sample_many(
         fit,
         dims_extra=["track"],
         warn=warn,
+        per_track={"method": acc.methods} if method != "nuts" else None,
     )
+
+
+def _track_seed(seed: int, index: int) -> int:
+    """A seed for one track of a run: independent of which other tracks are in it."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def _fast_tracks(
+    model: Model,
+    tracks: TrackSet,
+    method: str,
+    plan: Draws,
+    seed: int,
+    acc: _ManyResults,
+    bar,
+    warn: bool,
+) -> list[int]:
+    """Grid or importance-sampling posteriors, track by track; returns the tracks that
+    need NUTS (under "auto": where neither applies or passes its check)."""
+    quad = method in ("grid", "auto") and quadrature_reason(model, [tracks[0]]) is None
+    if method == "grid" and not quad:
+        raise MethodError(
+            f"method='grid' does not apply to {model.name}: "
+            f"{quadrature_reason(model, [tracks[0]])}; use method='nuts'"
+        )
+    leftover = []
+    for i, t in enumerate(tracks):
+        pad = next_power_of_two(t.n_steps)
+        try:
+            if quad:
+                q = IncrementQuadrature(model, [t], bucket="pow2")
+                q.run()
+                flat = {
+                    k: v[0]
+                    for k, v in q.draws(
+                        plan.chains * plan.draws, _track_seed(seed, i), jitter=True
+                    ).items()
+                }
+                used = "grid"
+            else:
+                fit = fit_importance(
+                    Target(model, t, pad_to=pad), _track_seed(seed, i), enough=_fast_enough
+                )
+                if method == "auto" and not fit.posterior_ok():
+                    leftover.append(i)
+                    continue
+                if warn and not fit.posterior_ok():
+                    warnings.warn(
+                        f"{model.name}, track {t.id!r}: {fit.verdict('posterior')}",
+                        DiagnosticsWarning,
+                        stacklevel=3,
+                    )
+                flat = fit.draws(plan.chains * plan.draws, _track_seed(seed, i))
+                used = "importance"
+        except InferenceError:
+            if method != "auto":
+                raise
+            leftover.append(i)
+            continue
+        params = {k: v.reshape(plan.chains, plan.draws, *v.shape[1:]) for k, v in flat.items()}
+        data, regular = as_data(t, pad_to=pad)
+        ll = np.asarray(pointwise_program(model, regular, "lanes")(params, data))
+        acc.add([i], {k: v[None] for k, v in params.items()}, None, ll[None], [t.n_steps])
+        acc.methods[i] = used
+        bar.update(1)
+    return leftover
 
 
 class _ManyResults:
     """Per-track draws, stats and pointwise log-likelihoods of ``sample_many``, filled
-    chunk by chunk: arrays (track, chain, draw, ...) and (chain, draw, track, step)."""
+    track by track or chunk by chunk: arrays (track, chain, draw, ...) and (chain,
+    draw, track, step). NUTS stats of tracks that another method handled stay NaN
+    (False, 0 for the boolean and integer stats)."""
 
     def __init__(self, n_tracks: int, plan: Draws, n_max: int):
         self.n = n_tracks
         self.params: dict[str, np.ndarray] = {}
         self.stats: list[np.ndarray] = []
         self.loglik = np.full((plan.chains, plan.draws, n_tracks, n_max), np.nan)
+        self.methods = np.full(n_tracks, "nuts", dtype=object)
 
     def add(
-        self, where: np.ndarray, params: dict, stats: list, loglik: np.ndarray, lengths: list[int]
+        self, where, params: dict, stats: list | None, loglik: np.ndarray, lengths: list[int]
     ) -> None:
         for name, a in params.items():
             if name not in self.params:
                 self.params[name] = np.zeros((self.n, *a.shape[1:]))
             self.params[name][where] = a
-        if not self.stats:
-            self.stats = [np.zeros((self.n, *s.shape[1:]), s.dtype) for s in stats]
-        for acc, s in zip(self.stats, stats, strict=True):
-            acc[where] = s
+        if stats is not None:
+            if not self.stats:
+                self.stats = [
+                    np.full((self.n, *s.shape[1:]), _missing(s.dtype), s.dtype) for s in stats
+                ]
+            for acc, s in zip(self.stats, stats, strict=True):
+                acc[where] = s
         for j, gi in enumerate(where):
             self.loglik[:, :, gi, : lengths[j]] = loglik[j, :, :, : lengths[j]]
+
+
+def _missing(dtype) -> object:
+    """The fill value of a NUTS stat for a track that NUTS did not sample."""
+    if np.issubdtype(dtype, np.floating):
+        return np.nan
+    return False if np.issubdtype(dtype, np.bool_) else 0
 
 
 def _sample_bucket(
@@ -380,6 +599,7 @@ def _sample_bucket(
     master: jax.Array,
     acc: _ManyResults,
     bar,
+    to_global: np.ndarray | None = None,
 ) -> None:
     """NUTS for the tracks of one equal-shape bucket, ``chunk_size`` tracks at a time."""
     data_b, regular = as_data(batch)
@@ -410,7 +630,8 @@ def _sample_bucket(
         z0 = init((data_c,))
         lane = np.repeat(np.arange(size), chains)  # lanes: track-major, chain-minor
         data_l = jax.tree.map(lambda a, lane=lane: a[lane], data_c)
-        ks = jnp.stack([jax.random.fold_in(master, int(i)) for i in batch.index[sel]])
+        glob = batch.index[sel] if to_global is None else to_global[batch.index[sel]]
+        ks = jnp.stack([jax.random.fold_in(master, int(i)) for i in glob])
         ks = jax.vmap(lambda k: jax.random.split(k, chains * 2).reshape(chains, 2, -1))(ks)
         ks = ks.reshape(size * chains, 2, -1)
         z0l = jax.tree.map(lambda a, lane=lane: a[lane], z0)
@@ -428,7 +649,7 @@ def _sample_bucket(
         where = batch.index[start : start + n_real]
         by_track = partial(_by_track, size=size, chains=chains, n_real=n_real)
         acc.add(
-            where,
+            where if to_global is None else to_global[where],
             {name: by_track(a) for name, a in params.items()},
             [by_track(s) for s in _nuts.after_warmup(stats, plan.tune)],
             ll.reshape(size, chains, plan.draws, -1)[:n_real],
@@ -449,6 +670,7 @@ def _sample_pooled(
     seed: int,
     progress: bool,
     warn: bool,
+    note: str | None = None,
 ):
     """Shared parameters for all tracks of a TrackSet."""
     _nuts.check_counts(plan.draws, plan.tune, plan.chains)
@@ -482,7 +704,14 @@ def _sample_pooled(
     )
     seconds = time.perf_counter() - t0
     ll_all = _pooled_loglik(model, tracks, params, plan.chains, plan.draws)
-    fit = FitInfo("pooled", seed, seconds, plan.chains, plan.draws)
+    fit = FitInfo(
+        "pooled",
+        seed,
+        seconds,
+        plan.chains,
+        plan.draws,
+        extra_attrs={"auto": note} if note else None,
+    )
     return posterior_result(
         model,
         params,
