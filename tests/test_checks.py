@@ -10,7 +10,6 @@ import xarray as xr
 
 import bayesdiff as bd
 from bayesdiff.errors import ModelError
-from bayesdiff.inference import checks
 from bayesdiff.inference.checks import coarse_grain, model_check
 from bayesdiff.models.fbm import fgn_autocovariance
 
@@ -144,15 +143,16 @@ def test_accepts_inference_data_and_track_dimension(bm_track):
         model_check(bd.models.FBM(), bm_track, idata, n_replicates=30)
 
 
-def test_no_recompilation_across_tracks_and_replicates():
+def test_no_recompilation_across_tracks_and_replicates(compilations):
     tracks = BM.simulate(9, {"D": 0.1}, 64, 0.05, dim=2, n_tracks=4)
-    f = checks._batched_loglik(BM, True)
-    before = f._cache_size()
-    model_check(BM, tracks[0], brownian_posterior(tracks[0]), n_replicates=23)
-    assert f._cache_size() == before + 1  # all scales padded to one shape: one compilation
-    for t in tracks[1:]:
-        model_check(BM, t, brownian_posterior(t), n_replicates=23)
-    assert f._cache_size() == before + 1
+    bd.inference.clear_caches()
+    with compilations() as first:
+        model_check(BM, tracks[0], brownian_posterior(tracks[0]), n_replicates=23)
+    assert first["jit(loglik_from_data)"] == 1  # all scales padded to one shape: one compilation
+    with compilations() as rest:
+        for t in tracks[1:]:
+            model_check(BM, t, brownian_posterior(t), n_replicates=23)
+    assert sum(rest.values()) == 0  # nothing at all is compiled again
 
 
 # -- calibration and power -------------------------------------------------------------------

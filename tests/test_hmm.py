@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-import bayesdiff._config  # noqa: F401  (float64)
+import bayesdiff  # noqa: F401  (float64)
 from bayesdiff._kernels import hmm
 
 
