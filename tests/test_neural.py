@@ -103,10 +103,14 @@ def test_predict_shapes_and_columns(tiny, fbm_tracks):
 
 
 def test_single_track_and_1d(tiny):
+    """One 1-D track in, one row out: the same row as for that track among others."""
     ens, _ = tiny
-    t = bd.models.Brownian().simulate(0, {"D": 1.0}, 30, 0.1, dim=1)[0]
-    df = ens.predict(t)
+    ts = bd.models.Brownian().simulate(0, {"D": 1.0}, 30, 0.1, dim=1, n_tracks=3)
+    df = ens.predict(ts[1])
     assert len(df) == 1 and np.isfinite(df["alpha_mean"][0])
+    among = ens.predict(ts).drop(columns="track").iloc[[1]].reset_index(drop=True)
+    cols = [c for c in among.columns if c != "model"]
+    np.testing.assert_allclose(df[cols].to_numpy(float), among[cols].to_numpy(float), rtol=1e-5)
 
 
 def test_d_scales_with_units(tiny, fbm_tracks):

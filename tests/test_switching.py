@@ -285,25 +285,27 @@ def _inside(idata, name, truth, prob=0.99, sel=None):
     return np.all((truth >= lo) & (truth <= hi))
 
 
-def test_recovery_single_track():
+def test_recovery_single_track(optimized):
     m = bd.models.Switching(n_states=2)
     D = np.array([0.05, 0.5])
     P = np.array([[0.97, 0.03], [0.03, 0.97]])
     tr = m.simulate(seed=5, params={"D": D, "P": P}, n_steps=400, dt=0.01, dim=2)[0]
-    idata = bd.sample(m, tr, draws=300, tune=300, chains=2, seed=0, progress=False, warn=False)
+    with optimized():  # a long run: optimized code repays its compile time
+        idata = bd.sample(m, tr, draws=300, tune=300, chains=2, seed=0, progress=False, warn=False)
     assert _inside(idata, "D", D) and _inside(idata, "P", P)
     assert idata.posterior["D"].dims[-1] == "state"
     med = np.median(idata.posterior["D"].values.reshape(-1, 2), 0)
     np.testing.assert_allclose(med, D, rtol=0.25)
 
 
-def test_recovery_pooled_short_tracks():
+def test_recovery_pooled_short_tracks(optimized):
     """Global D and P from many 20-frame tracks (tolerance: 99 % intervals, and 15 % on D)."""
     m = bd.models.Switching(n_states=2)
     D = np.array([0.05, 0.5])
     P = np.array([[0.95, 0.05], [0.05, 0.95]])
     ts = m.simulate(seed=6, params={"D": D, "P": P}, n_steps=20, dt=0.01, dim=2, n_tracks=200)
-    idata = bd.sample(m, ts, draws=300, tune=300, chains=2, seed=0, progress=False, warn=False)
+    with optimized():  # a long run: optimized code repays its compile time
+        idata = bd.sample(m, ts, draws=300, tune=300, chains=2, seed=0, progress=False, warn=False)
     assert _inside(idata, "D", D) and _inside(idata, "P", P)
     med = np.median(idata.posterior["D"].values.reshape(-1, 2), 0)
     np.testing.assert_allclose(med, D, rtol=0.15)
@@ -312,12 +314,15 @@ def test_recovery_pooled_short_tracks():
     assert len(segs) == 5 and segs[0].state_probs.shape == (20, 2)
 
 
-def test_recovery_per_track_sample_many():
+def test_recovery_per_track_sample_many(optimized):
     m = bd.models.Switching(n_states=2)
     D = np.array([0.05, 0.5])
     P = np.array([[0.97, 0.03], [0.03, 0.97]])
     ts = m.simulate(seed=8, params={"D": D, "P": P}, n_steps=200, dt=0.01, dim=2, n_tracks=2)
-    idata = bd.sample_many(m, ts, draws=150, tune=200, chains=2, seed=0, progress=False, warn=False)
+    with optimized():  # a long run: optimized code repays its compile time
+        idata = bd.sample_many(
+            m, ts, draws=150, tune=200, chains=2, seed=0, progress=False, warn=False
+        )
     for i in ts.ids:
         assert _inside(idata, "D", D, sel={"track": i})
     segs = bd.segment(m, ts, idata)
@@ -327,10 +332,11 @@ def test_recovery_per_track_sample_many():
 
 
 @pytest.mark.slow
-def test_recovery_three_states_pooled():
+def test_recovery_three_states_pooled(optimized):
     m = bd.models.Switching(n_states=3)
     D = np.array([0.02, 0.2, 2.0])
     P = np.array([[0.95, 0.04, 0.01], [0.03, 0.94, 0.03], [0.01, 0.04, 0.95]])
     ts = m.simulate(seed=9, params={"D": D, "P": P}, n_steps=50, dt=0.01, dim=2, n_tracks=200)
-    idata = bd.sample(m, ts, draws=500, tune=500, chains=2, seed=0, progress=False, warn=False)
+    with optimized():  # a long run: optimized code repays its compile time
+        idata = bd.sample(m, ts, draws=500, tune=500, chains=2, seed=0, progress=False, warn=False)
     assert _inside(idata, "D", D) and _inside(idata, "P", P)
