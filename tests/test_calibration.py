@@ -324,7 +324,7 @@ def tiny_study(tmp_path_factory):
     return out, ests, res
 
 
-def test_study_end_to_end(tiny_study):
+def test_study_end_to_end(tiny_study, png):
     out, _, res = tiny_study
     t = res.table
     assert set(t["estimator"]) == {"msd", "fake", "bayes"}
@@ -351,6 +351,7 @@ def test_study_end_to_end(tiny_study):
         "calibration_sbc_fbm.png",
         "calibration_mae_vs_length.png",
     } <= names
+    assert all(min(png(p)) >= 200 for p in res.figures)
 
 
 def test_markdown_report(tiny_study):

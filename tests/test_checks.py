@@ -2,6 +2,7 @@
 p-values are calibrated under the model and small under a misspecified one."""
 
 import arviz as az
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +11,6 @@ import xarray as xr
 
 import bayesdiff as bd
 from bayesdiff.errors import ModelError
-from bayesdiff.inference import checks
 from bayesdiff.inference.checks import coarse_grain, model_check
 from bayesdiff.models.fbm import fgn_autocovariance
 
@@ -71,7 +71,8 @@ def test_coarse_grained_fbm_likelihood_is_exact(scale):
         st.multivariate_normal(np.full(m_blocks, mean[j]), A @ cov @ A.T).logpdf(summed[:, j])
         for j in range(2)
     )
-    got = float(m.log_likelihood(p, coarse_grain(tr, scale)))
+    coarse = coarse_grain(tr, scale)
+    got = float(jax.jit(lambda q: m.log_likelihood(q, coarse))(p))  # one program, not op by op
     np.testing.assert_allclose(got, expected, rtol=1e-9)
 
 
@@ -89,7 +90,8 @@ def test_coarse_grained_brownian_with_gaps_is_exact():
         np.where(lag == 0, 2.0, 0.0) - np.where(lag == 1, 1.0, 0.0)
     )
     expected = st.multivariate_normal(np.zeros(k), cov).logpdf(c.increments[:, 0])
-    np.testing.assert_allclose(float(m.log_likelihood(p, c)), expected, rtol=1e-9)
+    np.testing.assert_allclose(float(jax.jit(lambda q: m.log_likelihood(q, c))(p)), expected,
+                               rtol=1e-9)  # fmt: skip
 
 
 # -- the table -------------------------------------------------------------------------------
@@ -144,15 +146,16 @@ def test_accepts_inference_data_and_track_dimension(bm_track):
         model_check(bd.models.FBM(), bm_track, idata, n_replicates=30)
 
 
-def test_no_recompilation_across_tracks_and_replicates():
+def test_no_recompilation_across_tracks_and_replicates(compilations):
     tracks = BM.simulate(9, {"D": 0.1}, 64, 0.05, dim=2, n_tracks=4)
-    f = checks._batched_loglik(BM, True)
-    before = f._cache_size()
-    model_check(BM, tracks[0], brownian_posterior(tracks[0]), n_replicates=23)
-    assert f._cache_size() == before + 1  # all scales padded to one shape: one compilation
-    for t in tracks[1:]:
-        model_check(BM, t, brownian_posterior(t), n_replicates=23)
-    assert f._cache_size() == before + 1
+    bd.inference.clear_caches()
+    with compilations() as first:
+        model_check(BM, tracks[0], brownian_posterior(tracks[0]), n_replicates=23)
+    assert first["jit(loglik_from_data)"] == 1  # all scales padded to one shape: one compilation
+    with compilations() as rest:
+        for t in tracks[1:]:
+            model_check(BM, t, brownian_posterior(t), n_replicates=23)
+    assert sum(rest.values()) == 0  # nothing at all is compiled again
 
 
 # -- calibration and power -------------------------------------------------------------------

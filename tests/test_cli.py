@@ -192,7 +192,7 @@ def test_simulate_then_fit(tmp_path, capsys):
     assert f"results in {out}/: posterior.nc, summary.csv\n" in capsys.readouterr().out
 
 
-def test_fit_single_track_writes_plots_and_model_check(tmp_path, capsys):
+def test_fit_single_track_writes_plots_and_model_check(tmp_path, capsys, png):
     f = tmp_path / "one.csv"
     rc = main(
         ["simulate", "bm", "--D", "0.2", "--n-steps", "30", "--n-tracks", "1", "--out", str(f)]
@@ -200,7 +200,8 @@ def test_fit_single_track_writes_plots_and_model_check(tmp_path, capsys):
     assert rc == 0
     out = tmp_path / "fit1"
     assert quick_fit(f, out) == 0
-    assert (out / "trace.png").stat().st_size > 0 and (out / "posterior.png").stat().st_size > 0
+    for name in ("trace.png", "posterior.png"):
+        assert min(png(out / name)) >= 200  # pixels: a figure of a few inches
     check = pd.read_csv(out / "model_check.csv")
     assert len(check) > 0 and "p_value" in check.columns
     captured = capsys.readouterr()
@@ -266,7 +267,7 @@ def test_demo_on_small_data(tmp_path, capsys, monkeypatch):
 # -----------------------------------------------------------------------------
 # compare
 # -----------------------------------------------------------------------------
-def test_compare_command(tmp_path, fbm_file, capsys):
+def test_compare_command(tmp_path, fbm_file, capsys, png):
     out = tmp_path / "out"
     rc = main(["compare", str(fbm_file), "--models", "bm,fbm", "--out", str(out), "--no-loo"])
     assert rc == 0
@@ -281,7 +282,7 @@ def test_compare_command(tmp_path, fbm_file, capsys):
     summary = pd.read_csv(out / "summary.csv")
     assert summary.wins.sum() == 3 and set(summary.model) == {"bm", "fbm"}
     assert sorted(p.name for p in (out / "tracks").iterdir()) == ["0.csv", "1.csv", "2.csv"]
-    assert (out / "comparison.png").stat().st_size > 0
+    assert min(png(out / "comparison.png")) >= 200
     assert f"wrote {out / 'comparison.csv'}, per_track.csv" in capsys.readouterr().out
 
 
@@ -383,7 +384,7 @@ def test_predict_errors(tmp_path, capsys, fbm_file):
 # -----------------------------------------------------------------------------
 # calibrate
 # -----------------------------------------------------------------------------
-def test_calibrate_tiny(tmp_path, capsys):
+def test_calibrate_tiny(tmp_path, capsys, png):
     rc = main(["calibrate", "--models", "fbm", "--lengths", "20", "--n-tracks", "6",
                "--estimators", "msd", "--out", str(tmp_path), "--no-progress"])  # fmt: skip
     assert rc == 0
@@ -398,6 +399,7 @@ def test_calibrate_tiny(tmp_path, capsys):
         "calibration_reliability_fbm.png",
         "calibration_sbc_fbm.png",
     ]
+    assert all(min(png(p)) >= 200 for p in tmp_path.glob("calibration_*.png"))
     out = capsys.readouterr().out
     assert out.startswith("| estimator | model |")
     assert f"wrote {tmp_path}/calibration_table.csv, report.md and 4 figures" in out

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-import bayesdiff._config  # noqa: F401  (float64)
+import bayesdiff  # noqa: F401  (float64)
 from bayesdiff._kernels import hmm
 
 
@@ -115,12 +115,14 @@ def test_jit_vmap_grad():
     # vmap over a batch of emission tables with padded tails
     emits = jnp.stack([jnp.log(emit), jnp.log(emit[::-1])])
     masks = jnp.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], bool)
-    lls = jax.vmap(lambda e, m: hmm.forward(args[0], args[1], e, m)[0])(emits, masks)
+    lls = jax.jit(jax.vmap(lambda e, m: hmm.forward(args[0], args[1], e, m)[0]))(emits, masks)
     np.testing.assert_allclose(lls[0], ll, rtol=1e-13)
     np.testing.assert_allclose(
         lls[1], hmm.forward(args[0], args[1][:2], emits[1][:3])[0], rtol=1e-13
     )
-    posts = jax.vmap(lambda e, m: hmm.forward_backward(args[0], args[1], e, m))(emits, masks)
+    posts = jax.jit(jax.vmap(lambda e, m: hmm.forward_backward(args[0], args[1], e, m)))(
+        emits, masks
+    )
     assert posts.shape == (2, 6, 2)
 
     # gradients: finite and equal to finite differences
@@ -129,12 +131,13 @@ def test_jit_vmap_grad():
         return hmm.forward(jnp.log(hmm.stationary(P)), jnp.log(P), args[2] * theta[4])[0]
 
     theta = jnp.array([0.3, -0.2, 0.1, 0.5, 1.1])
-    g = jax.grad(f)(theta)
+    g = jax.jit(jax.grad(f))(theta)
     assert np.all(np.isfinite(g))
     eps = 1e-6
+    f = jax.jit(f)  # one program for all the differences
     fd = [(f(theta.at[i].add(eps)) - f(theta.at[i].add(-eps))) / (2 * eps) for i in range(5)]
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
-    gb = jax.grad(lambda t: hmm.forward_backward(args[0], args[1], args[2] * t).sum())(1.2)
+    gb = jax.jit(jax.grad(lambda t: hmm.forward_backward(args[0], args[1], args[2] * t).sum()))(1.2)
     assert np.isfinite(gb)
 
 

@@ -9,8 +9,9 @@ import pytest
 from scipy.stats import multivariate_normal
 
 import bayesdiff as bd
+from bayesdiff._kernels.gaussian import toeplitz_loglik
 from bayesdiff.errors import ParameterError, TrackTooShortError
-from bayesdiff.models.fbm import increment_covariance
+from bayesdiff.models.fbm import fgn_autocovariance, increment_covariance
 
 GAPPED = np.array([0, 1, 2, 4, 5, 6, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 23, 24, 25, 26, 27])
 PARAMS = {"alpha": 0.6, "D": 0.3, "v": np.array([0.5, -0.2]), "sigma": 0.1}
@@ -53,10 +54,13 @@ def test_loglik_matches_dense(cls, drift, noise, gaps):
         )
         track = m.simulate(seed, p, n_steps=n, dt=0.1, dim=2, frames=frames)[0]
         assert track.has_gaps == gaps
-        ll = float(m.log_likelihood(p, track))
+        # both public methods, compiled as one program (quicker than op by op)
+        ll, pw = jax.jit(
+            lambda q, t=track: (m.log_likelihood(q, t), m.pointwise_log_likelihood(q, t))
+        )(p)
+        ll = float(ll)
         ref = _dense_loglik(m, p, track)
         assert ll == pytest.approx(ref, rel=1e-8, abs=1e-8)
-        pw = m.pointwise_log_likelihood(p, track)
         assert pw.shape == (track.n_steps,)
         assert float(pw.sum()) == pytest.approx(ll, rel=1e-10, abs=1e-10)
 
@@ -78,8 +82,8 @@ def test_gradients_match_finite_differences(cls, noise, gaps):
         if not gaps
         else m.simulate(3, p, n_steps=20, dt=0.1, dim=2, frames=GAPPED)[0]
     )
-    f = lambda q: m.log_likelihood(q, track)  # noqa: E731
-    g = jax.grad(f)(p)
+    f = jax.jit(lambda q: m.log_likelihood(q, track))  # compiled once for all the differences
+    g = jax.jit(jax.grad(f))(p)
     eps = 1e-6
     for k, v in p.items():
         for idx in np.ndindex(v.shape):
@@ -99,29 +103,40 @@ def test_fast_gradient_equals_autodiff(gaps, pad):
     p = {k: jnp.asarray(v, jnp.float64) for k, v in _params(m).items()}
     tr = m.simulate(0, p, n_steps=20, dt=0.1, dim=2, frames=GAPPED if gaps else None)[0]
     data, reg = as_data(tr, pad_to=tr.n_steps + pad)
-    slow_v, slow = jax.value_and_grad(lambda q: m.loglik_from_data(q, data, reg))(p)
-    fast_v, fast = jax.value_and_grad(lambda q: m.fast_loglik(q, data, reg))(p)
+    slow_v, slow = jax.jit(jax.value_and_grad(lambda q: m.loglik_from_data(q, data, reg)))(p)
+    fast_v, fast = jax.jit(jax.value_and_grad(lambda q: m.fast_loglik(q, data, reg)))(p)
     assert float(fast_v) == pytest.approx(float(slow_v), rel=1e-12)
-    assert float(slow_v) == pytest.approx(float(m.log_likelihood(p, tr)), rel=1e-12)
+    ll = jax.jit(lambda q: m.log_likelihood(q, tr))(p)
+    assert float(slow_v) == pytest.approx(float(ll), rel=1e-12)
     for k in p:
         np.testing.assert_allclose(fast[k], slow[k], rtol=1e-8, atol=1e-10)
 
 
 def test_toeplitz_gradient_wrt_autocovariance():
     """Gohberg-Semencul gradient in the raw autocovariance and data vs autodiff of Levinson."""
-    from bayesdiff._kernels.gaussian import levinson_pointwise, toeplitz_loglik
+    from bayesdiff._kernels.gaussian import levinson_pointwise
 
     rng = np.random.default_rng(0)
     n = 30
     acov = jnp.asarray(np.r_[2.0, -0.6, 0.3, -0.1, np.zeros(n - 4)] + 0.0)
+    # the first L terms of the pointwise log densities; each gradient compiled once for all L
+    levinson = jax.jit(
+        jax.grad(
+            lambda a, x, L: jnp.sum(jnp.where(jnp.arange(n) < L, levinson_pointwise(a, x), 0.0)),
+            argnums=(0, 1),
+        )
+    )
+    toeplitz = jax.jit(jax.grad(toeplitz_loglik, argnums=(0, 1)))
     for L in (30, 17, 1):
         x = jnp.asarray(np.where(np.arange(n)[:, None] < L, rng.standard_normal((n, 3)), 0.0))
-        ref = jax.grad(lambda a, x, L=L: jnp.sum(levinson_pointwise(a, x)[:L]), argnums=(0, 1))(
-            acov, x
-        )
-        got = jax.grad(toeplitz_loglik, argnums=(0, 1))(acov, x, jnp.asarray(L))
+        ref = levinson(acov, x, jnp.asarray(L))
+        got = toeplitz(acov, x, jnp.asarray(L))
         np.testing.assert_allclose(got[0], ref[0], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(got[1][:L], ref[1][:L], rtol=1e-9, atol=1e-12)
+
+
+_toeplitz_loglik = jax.jit(toeplitz_loglik)  # compiled once for every alpha below
+_toeplitz_loglik_batch = jax.jit(jax.vmap(toeplitz_loglik, in_axes=(None, 0, 0)))
 
 
 @pytest.mark.parametrize("alpha", [0.05, 1.0, 1.9, 1.98])
@@ -132,22 +147,17 @@ def test_toeplitz_loglik_ill_conditioned_long(alpha):
     trip count) equals each one alone."""
     import scipy.linalg
 
-    from bayesdiff._kernels.gaussian import toeplitz_loglik
-    from bayesdiff.models.fbm import fgn_autocovariance
-
     rng = np.random.default_rng(3)
     n = 300
     acov = np.asarray(fgn_autocovariance(alpha, n))
     cov = scipy.linalg.toeplitz(acov)
     x = np.linalg.cholesky(cov) @ rng.standard_normal((n, 2))
     dense = sum(multivariate_normal(np.zeros(n), cov).logpdf(x[:, j]) for j in range(2))
-    got = toeplitz_loglik(jnp.asarray(acov), jnp.asarray(x), jnp.asarray(n))
+    got = _toeplitz_loglik(jnp.asarray(acov), jnp.asarray(x), jnp.asarray(n))
     assert float(got) == pytest.approx(dense, rel=1e-11)
     lengths = np.array([n, 271, 64])
     xs = np.stack([np.where(np.arange(n)[:, None] < L, x, 0.0) for L in lengths])
-    batched = jax.vmap(toeplitz_loglik, in_axes=(None, 0, 0))(
-        jnp.asarray(acov), jnp.asarray(xs), jnp.asarray(lengths)
-    )
+    batched = _toeplitz_loglik_batch(jnp.asarray(acov), jnp.asarray(xs), jnp.asarray(lengths))
     for L, b in zip(lengths, batched, strict=True):
         ref = sum(multivariate_normal(np.zeros(L), cov[:L, :L]).logpdf(x[:L, j]) for j in range(2))
         assert float(b) == pytest.approx(ref, rel=1e-11)
@@ -163,19 +173,23 @@ def test_jit_vmap_and_padding(cls):
     ts = bd.TrackSet(
         [m.simulate(s, p, n_steps=n, dt=0.05, dim=2)[0] for s, n in [(0, 9), (1, 13), (2, 16)]]
     )
-    ref = [float(m.log_likelihood(p, t)) for t in ts]
-    jitted = jax.jit(lambda q, t=ts[0]: m.log_likelihood(q, t))
-    assert float(jitted(p)) == pytest.approx(ref[0], rel=1e-12)
+    jitted = [jax.jit(lambda q, t=t: m.log_likelihood(q, t)) for t in ts]
+    ref = [float(f(p)) for f in jitted]
+    assert float(m.log_likelihood(p, ts[0])) == pytest.approx(ref[0], rel=1e-12)
     (batch,) = ts.batches(bucket=16)
     data, reg = as_data(batch)
-    vals = jax.vmap(lambda d: m.loglik_from_data(p, d, reg))(data)
+    vals = jax.jit(jax.vmap(lambda d: m.loglik_from_data(p, d, reg)))(data)
     np.testing.assert_allclose(np.asarray(vals), ref, rtol=1e-10)
 
 
 def test_brownian_is_fbm_with_alpha_one():
     tr = bd.models.Brownian(noise=True).simulate(0, {"D": 0.2, "sigma": 0.05}, 40, 0.1, dim=2)[0]
-    a = bd.models.Brownian(noise=True).log_likelihood({"D": 0.2, "sigma": 0.05}, tr)
-    b = bd.models.FBM(noise=True).log_likelihood({"alpha": 1.0, "D": 0.2, "sigma": 0.05}, tr)
+    a = jax.jit(lambda q: bd.models.Brownian(noise=True).log_likelihood(q, tr))(
+        {"D": 0.2, "sigma": 0.05}
+    )
+    b = jax.jit(lambda q: bd.models.FBM(noise=True).log_likelihood(q, tr))(
+        {"alpha": 1.0, "D": 0.2, "sigma": 0.05}
+    )
     assert float(a) == pytest.approx(float(b), rel=1e-10)
 
 
@@ -270,12 +284,14 @@ def test_levinson_segments_equal_dense_and_one_scan(monkeypatch):
     x_np = np.where(np.arange(n)[:, None] < L, rng.standard_normal((n, 2)), 0.0)
     x = jnp.asarray(x_np)
 
-    def run():
-        return (
-            G.levinson_pointwise(acov, x),
-            G.levinson_innovations(acov, x),
-            jax.value_and_grad(G.toeplitz_loglik, argnums=(0, 1))(acov, x, jnp.asarray(L)),
-        )
+    def run():  # a new program each time: the module's settings are read when tracing
+        return jax.jit(
+            lambda a, y: (
+                G.levinson_pointwise(a, y),
+                G.levinson_innovations(a, y),
+                jax.value_and_grad(G.toeplitz_loglik, argnums=(0, 1))(a, y, jnp.asarray(L)),
+            )
+        )(acov, x)
 
     monkeypatch.setattr(G, "_SEGMENT_MIN", 16)
     got = run()

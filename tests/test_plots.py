@@ -48,14 +48,6 @@ def test_import_leaves_the_backend_alone():
     assert out.stdout.strip() == "svg"
 
 
-def test_public_names():
-    assert sorted(plots.__all__) == sorted(
-        ["plot_trace", "plot_posterior", "plot_tracks", "plot_model_check", "plot_comparison",
-         "plot_reliability", "plot_coverage_curves", "plot_sbc_ecdf", "plot_error_vs_length",
-         "save_figure"]
-    )  # fmt: skip
-
-
 def _full_figure(width_in: float, height_in: float):
     """A figure whose content fills it exactly (an image on axes spanning the figure)."""
     fig = plt.figure(figsize=(width_in, height_in))
@@ -203,7 +195,7 @@ def test_plot_reliability_panels_and_points(per_track):
     assert [ax.get_title() for ax in axes] == [
         "alpha, n = 50", "alpha, n = 100", "logD, n = 50", "logD, n = 100"
     ]  # fmt: skip
-    assert fig._suptitle.get_text() == "reliability: fbm"
+    assert fig.get_suptitle() == "reliability: fbm"
     ax = axes[0]
     assert len(ax.lines) == 3  # two estimators and the diagonal
     g = per_track[(per_track["parameter"] == "alpha") & (per_track["length"] == 50)]
@@ -234,7 +226,7 @@ def test_plot_sbc_ecdf_one_curve_per_estimator(per_track):
     assert len(axes) == 4
     labels = [t.get_text() for t in axes[0].get_legend().get_texts()]
     assert labels == ["bayes (n=60)", "tight (n=60)"]
-    assert "95% simultaneous bands" in fig._suptitle.get_text()
+    assert "95% simultaneous bands" in fig.get_suptitle()
 
 
 def test_plot_error_vs_length_draws_the_metric(per_track):
