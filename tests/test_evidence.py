@@ -23,7 +23,7 @@ from scipy.special import gammainc, gammaln, logsumexp
 import bayesdiff as bd
 from bayesdiff._kernels.gaussian import dense_innovations, levinson_innovations
 from bayesdiff.errors import ModelError
-from bayesdiff.inference._quadrature import IncrementQuadrature, log_integrand_fn
+from bayesdiff.inference._quadrature import Quadrature, log_integrand_fn
 from bayesdiff.inference._target import Target
 
 # the package re-exports the function ``evidence``, which shadows the module name
@@ -181,7 +181,7 @@ def test_quadrature_integrand_is_model_likelihood_times_prior():
         frames=frames,
     )[0]
     assert track.has_gaps
-    q = IncrementQuadrature(model, [track])
+    q = Quadrature(model, [track])
     f, _ = log_integrand_fn(True, True, q.priors, q.consts)
     lik = jax.jit(
         jax.vmap(lambda v, p: model.log_likelihood({**p, "v": v}, track), in_axes=(0, None))
@@ -335,9 +335,10 @@ def test_negative_control_wrong_prior_misses(bm_case):
 def test_auto_picks_quadrature_or_bridge(bm_case):
     model, track, _ = bm_case
     assert bd.evidence(model, track).method == "quadrature"
-    assert E.quadrature_reason(bd.models.Langevin(), [track]) is not None
+    assert E.quadrature_reason(bd.models.Langevin(), [track]) is None
+    assert E.quadrature_reason(bd.models.LevyWalk(), [track]) is not None
     with pytest.raises(ModelError):
-        bd.evidence(bd.models.Langevin(), track, method="quadrature")
+        bd.evidence(bd.models.LevyWalk(), track, method="quadrature")
     with pytest.raises(ValueError):
         bd.evidence(model, track, method="harmonic")
 

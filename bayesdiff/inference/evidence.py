@@ -49,7 +49,7 @@ from ._importance import (
     ImportanceSettings,
     fit_importance,
 )
-from ._quadrature import IncrementQuadrature, quadrature_reason
+from ._quadrature import Quadrature, quadrature_reason
 from ._target import Target
 from .sampling import sample
 
@@ -250,7 +250,13 @@ def evidence(
             )
         try:
             return quadrature_evidence(
-                model, tracks, tol=tol, keep_draws=keep_draws, n_draws=n_draws, seed=seed
+                model,
+                tracks,
+                tol=tol,
+                keep_draws=keep_draws,
+                n_draws=n_draws,
+                seed=seed,
+                pooled=isinstance(track, TrackSet),
             )
         except InferenceError as err:
             if not auto:
@@ -473,14 +479,17 @@ def quadrature_evidence(
     n_draws: int = 1024,
     seed: int = 0,
     bucket: str = "exact",
+    pooled: bool | None = None,
 ) -> Evidence:
-    """Deterministic quadrature evidence of FBM/Brownian motion (see :func:`evidence`).
+    """Deterministic quadrature evidence of FBM/Brownian motion or Langevin (see :func:`evidence`).
 
     ``bucket``: how track lengths are padded (``"pow2"`` shares compiled
-    programs across lengths, ``"exact"`` pads nothing).
+    programs across lengths, ``"exact"`` pads nothing). ``pooled``: whether
+    ``tracks`` are a pooled set (default: more than one track); a single
+    track given as a TrackSet is a pooled set (Langevin's centre prior differs).
     """
     t0 = time.perf_counter()
-    quad = IncrementQuadrature(model, tracks, bucket=bucket)
+    quad = Quadrature(model, tracks, bucket=bucket, pooled=pooled)
     log_z, err, n_eval, details = quad.run(tol=tol)
     draws = quad.draws(n_draws, seed) if keep_draws else None
     seconds = time.perf_counter() - t0

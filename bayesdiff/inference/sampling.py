@@ -28,7 +28,7 @@ from . import _nuts
 from ._importance import ImportanceFit, fit_importance
 from ._nuts import Draws, NutsSettings
 from ._programs import cached_jit, pointwise_program, pointwise_shared
-from ._quadrature import IncrementQuadrature, quadrature_reason
+from ._quadrature import Quadrature, quadrature_reason
 from ._results import FitInfo, posterior_result, track_info
 from ._target import Target, default_latents, latent_values, model_function
 
@@ -244,12 +244,12 @@ def _sample_grid(model: Model, track, tracks: list[Track], plan: Draws, seed: in
     for t in tracks:
         t.require(model.min_points, f"the {model.name} model")
     t0 = time.perf_counter()
-    quad = IncrementQuadrature(model, tracks)
+    pooled = isinstance(track, TrackSet)
+    quad = Quadrature(model, tracks, pooled=pooled)
     log_z, err, n_eval, details = quad.run()
     flat = quad.draws(plan.chains * plan.draws, seed, jitter=True)
     params = {k: v.reshape(plan.chains, plan.draws, *v.shape[2:]) for k, v in flat.items()}
     seconds = time.perf_counter() - t0
-    pooled = isinstance(track, TrackSet)
     extra = {
         "log_evidence": log_z,
         "log_evidence_error": err,
