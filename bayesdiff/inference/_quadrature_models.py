@@ -127,16 +127,16 @@ def make_problem(
 class Problem:
     """A model's side of the quadrature (see the module docstring).
 
-    Attributes read by the driver: ``name``, ``has_x`` (an outer coordinate
-    besides ``u``), ``x_name`` (its name in the details), ``x_range``, ``x_fixed`` (its value without one),
-    ``n_coarse_x`` (nodes of the coarse scan), ``noise``, ``block`` (number of
-    Gaussian coefficients per coordinate integrated at each ``lam`` node:
-    0, 1 or 2), ``scale`` ("increments" or "langevin": how ``log s`` and
-    ``log sigma`` follow from ``lam`` and the outer coordinates, see
-    ``log_integrand_fn``), ``zoom`` (how the driver finds the box holding the
-    mass: see ``Quadrature._window``), ``dim``, ``dt``, ``N`` (number of scalar
-    observations), ``var0`` (mean squared increment per frame), ``batches``,
-    ``priors`` and ``consts`` (pytrees for the compiled integrand).
+    Attributes read by the driver: ``name``, ``has_x`` (an outer coordinate besides
+    ``u``), ``x_name`` (its name in the details), ``x_range``, ``x_fixed`` (its value
+    without one), ``n_coarse_x`` (nodes of the coarse scan), ``noise``, ``block``
+    (number of Gaussian coefficients per coordinate integrated at each ``lam`` node: 0,
+    1 or 2), ``scale`` ("increments" or "langevin": how ``log s`` and ``log sigma``
+    follow from ``lam`` and the outer coordinates, see ``log_integrand_fn``), ``zoom``
+    (how the driver finds the box holding the mass: see ``Quadrature._window``),
+    ``dim``, ``dt``, ``N`` (number of scalar observations), ``var0`` (mean squared
+    increment per frame), ``batches``, ``priors`` and ``consts`` (pytrees for the
+    compiled integrand).
     """
 
     has_x: bool

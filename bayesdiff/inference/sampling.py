@@ -513,7 +513,7 @@ def _fast_tracks(
         pad = next_power_of_two(t.n_steps)
         try:
             if quad:
-                q = IncrementQuadrature(model, [t], bucket="pow2")
+                q = Quadrature(model, [t], bucket="pow2", pooled=False)
                 q.run()
                 flat = {
                     k: v[0]
