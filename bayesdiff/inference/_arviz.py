@@ -115,6 +115,7 @@ def diagnostics(idata: az.InferenceData) -> pd.DataFrame:
         df.insert(0, "parameter", _labels(var, df, post[var].dims))
         frames.append(df)
     out = pd.concat(frames, ignore_index=True)
+    _cap_importance_ess(idata, out)
     div = idata.sample_stats.get("diverging") if "sample_stats" in idata.groups() else None
     if div is not None:
         d = div.sum(("chain", "draw"))
@@ -125,6 +126,22 @@ def diagnostics(idata: az.InferenceData) -> pd.DataFrame:
         else:
             out["divergences"] = int(d.values)
     return out
+
+
+def _cap_importance_ess(idata: az.InferenceData, diag: pd.DataFrame) -> None:
+    """Draws resampled from importance weights repeat draws: their ESS is at most the
+    weights' own (``importance_ess``), whatever the resampled chains' autocorrelation
+    says. Caps ``ess_bulk``/``ess_tail`` in place, per track where the method differs."""
+    const = idata.constant_data if "constant_data" in idata.groups() else None
+    if const is not None and "importance_ess" in const and "track" in diag.columns:
+        cap_of = dict(zip(const["track"].values, const["importance_ess"].values, strict=True))
+        cap = diag["track"].map(cap_of).astype(float).fillna(np.inf).to_numpy()
+    elif "importance_ess" in idata.attrs:
+        cap = np.full(len(diag), float(idata.attrs["importance_ess"]))
+    else:
+        return
+    for col in ("ess_bulk", "ess_tail"):
+        diag[col] = np.minimum(diag[col].to_numpy(), cap)
 
 
 def _to_df(ds: xr.Dataset) -> pd.DataFrame:

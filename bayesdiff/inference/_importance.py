@@ -54,8 +54,9 @@ EVIDENCE_K_MAX = 0.5
 EVIDENCE_ERR_MAX = 0.05
 #: Posterior expectations are trusted when k is at most this (Vehtari et al. 2024) ...
 POSTERIOR_K_MAX = 0.7
-#: ... and the smoothed weights' effective sample size is at least this.
-POSTERIOR_ESS_MIN = 300.0
+#: ... and the smoothed weights' effective sample size is at least this (the bulk ESS
+#: a NUTS posterior must reach before it is reported without a warning).
+POSTERIOR_ESS_MIN = float(_arviz.ESS_MIN)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -166,7 +166,8 @@ def posterior_result(
     dims["obs"] = ll_dims
     obs, const = _data_groups(info, single, dims)
     for name, values in (per_track or {}).items():
-        const[name] = np.asarray(values).astype(str)
+        values = np.asarray(values)
+        const[name] = values.astype(str) if values.dtype == object else values
         dims[name] = ["track"]
     attrs = {
         "bayesdiff_version": __version__,

@@ -481,7 +481,11 @@ def sample_many(
         fit,
         dims_extra=["track"],
         warn=warn,
-        per_track={"method": acc.methods} if method != "nuts" else None,
+        per_track=(
+            {"method": acc.methods, "importance_ess": acc.importance_ess}
+            if method != "nuts"
+            else None
+        ),
     )
 
 
@@ -536,6 +540,7 @@ def _fast_tracks(
                         stacklevel=3,
                     )
                 flat = fit.draws(plan.chains * plan.draws, _track_seed(seed, i))
+                acc.importance_ess[i] = fit.ess
                 used = "importance"
         except InferenceError:
             if method != "auto":
@@ -563,6 +568,7 @@ class _ManyResults:
         self.stats: list[np.ndarray] = []
         self.loglik = np.full((plan.chains, plan.draws, n_tracks, n_max), np.nan)
         self.methods = np.full(n_tracks, "nuts", dtype=object)
+        self.importance_ess = np.full(n_tracks, np.nan)
 
     def add(
         self, where, params: dict, stats: list | None, loglik: np.ndarray, lengths: list[int]
