@@ -221,10 +221,21 @@ def test_fit_pooled_grid(tmp_path, fbm_file):
     assert (out / "trace.png").exists() and not (out / "model_check.csv").exists()
 
 
+def test_fit_per_track_auto(tmp_path, fbm_file):
+    """--method auto on several tracks: exact grid posteriors per track, the method of
+    each track in posterior.nc, one summary row per track and parameter."""
+    out = tmp_path / "auto"
+    assert quick_fit(fbm_file, out, "--method", "auto") == 0
+    back = bd.inference.from_netcdf(out / "posterior.nc")
+    assert list(back.constant_data["method"].values) == ["grid"] * 3
+    summ = pd.read_csv(out / "summary.csv")
+    assert len(summ) == 3 and list(summ.parameter) == ["D"] * 3
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--method", "grid"], "--method grid fits one track or a pooled set (--pooled)"),
+        (["--method", "grid", "--model", "levy"], "method='grid' does not apply to levy"),
         (["--min-points", "1000"], "no track has at least 1000 points"),
         (["--model", "nosuch"], "unknown model 'nosuch'"),
     ],
@@ -269,8 +280,8 @@ def test_demo_on_small_data(tmp_path, capsys, monkeypatch):
 # -----------------------------------------------------------------------------
 def test_compare_command(tmp_path, fbm_file, capsys, png):
     out = tmp_path / "out"
-    rc = main(["compare", str(fbm_file), "--models", "bm,fbm", "--out", str(out), "--no-loo"])
-    assert rc == 0
+    args = ["compare", str(fbm_file), "--models", "bm,fbm", "--out", str(out), "--no-loo"]
+    assert main([*args, "--verbose"]) == 0
     table = pd.read_csv(out / "comparison.csv")
     assert len(table) == 6 and set(table.model) == {"bm", "fbm"}
     np.testing.assert_allclose(table.groupby("track").probability.sum(), 1.0)
@@ -283,7 +294,9 @@ def test_compare_command(tmp_path, fbm_file, capsys, png):
     assert summary.wins.sum() == 3 and set(summary.model) == {"bm", "fbm"}
     assert sorted(p.name for p in (out / "tracks").iterdir()) == ["0.csv", "1.csv", "2.csv"]
     assert min(png(out / "comparison.png")) >= 200
-    assert f"wrote {out / 'comparison.csv'}, per_track.csv" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"wrote {out / 'comparison.csv'}, per_track.csv" in printed
+    assert "  bm: quadrature 3\n  fbm: quadrature 3" in printed  # --verbose
 
 
 def test_compare_pooled(tmp_path, fbm_file):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import bayesdiff as bd
-from bayesdiff.errors import DiagnosticsWarning
+from bayesdiff.errors import DiagnosticsWarning, MethodError
 
 # One set of NUTS settings for the short fits of this file: a compiled sampler is
 # reused by every fit of the same model, data shape, warm-up length and chain count.
@@ -288,8 +288,8 @@ def test_grid_posterior_matches_brute_force(noise):
 
 
 def test_grid_auto_choice_pooled_and_errors(fbm_track, fbm_idata):
-    """auto -> grid for FBM, NUTS for Langevin; grid agrees with NUTS (0.3 sd); pooled works;
-    grid on a model it does not cover is an error naming the model."""
+    """auto -> grid for FBM; grid agrees with NUTS (0.3 sd); pooled works; grid on a model
+    it does not cover (the Lévy walk) is an error naming the model."""
     g = bd.sample(bd.models.FBM(), fbm_track, method="auto", draws=500, chains=2, seed=1)
     assert g.attrs["method"] == "grid" and np.isfinite(g.attrs["log_evidence"])
     assert g.log_likelihood.obs.shape == (2, 500, fbm_track.n_steps)
@@ -298,8 +298,8 @@ def test_grid_auto_choice_pooled_and_errors(fbm_track, fbm_idata):
         assert abs(a.mean() - b.mean()) < 0.3 * b.std()
     lw = bd.models.Langevin()
     tr = lw.simulate(seed=0, params={"D": 0.1, "k": 2.0, "c": 0.0}, n_steps=30, dt=0.05)[0]
-    with pytest.raises(ValueError, match="langevin"):
-        bd.sample(lw, tr, method="grid")
+    with pytest.raises(MethodError, match="levy"):
+        bd.sample(bd.models.LevyWalk(), tr, method="grid")
     ts = bd.models.Brownian().simulate(seed=4, params={"D": 0.3}, n_steps=30, dt=0.05, n_tracks=5)
     pooled = bd.sample(bd.models.Brownian(), ts, method="grid", draws=400, chains=2, seed=0)
     assert pooled.attrs["fit"] == "pooled" and pooled.log_likelihood.obs.shape == (2, 400, 5, 30)

@@ -148,11 +148,12 @@ class Bayes(Estimator):
     noise : bool
         With finite SNR in a study, fit the model's ``noise=True`` variant
         (when it has one).
-    method : {"nuts", "grid"}
-        ``"nuts"``: :func:`bayesdiff.sample_many` (all tracks at once);
-        ``"grid"``: exact quadrature posteriors, one :func:`bayesdiff.sample`
-        call per track with ``method="grid"`` (FBM and Brownian motion only;
-        independent draws, so ``tune`` and ``thin`` are ignored).
+    method : {"nuts", "grid", "importance", "auto"}
+        The ``method`` of :func:`bayesdiff.sample_many`: ``"nuts"``;
+        ``"grid"``, exact quadrature posteriors (FBM, Brownian motion,
+        Langevin); ``"importance"``; ``"auto"``, grid or checked importance
+        sampling per track with NUTS where neither passes. Grid and importance
+        draws are independent, so ``thin`` applies to NUTS draws only.
     max_tracks : int or mapping, optional
         In a study, fit only the first ``max_tracks`` tracks of each cell
         (NUTS costs seconds to minutes per track; the other estimators still
@@ -172,20 +173,6 @@ class Bayes(Estimator):
     name: str = "bayes"
     seed: int = 0
     sample_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    def _grid(self, m, tracks: TrackSet) -> dict[str, np.ndarray]:
-        import warnings
-
-        from ..inference import _arviz, sample
-
-        per = []
-        for i, t in enumerate(tracks):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                idata = sample(m, t, draws=self.draws, chains=self.chains, seed=self.seed + i,
-                               method="grid", progress=False, warn=False)  # fmt: skip
-            per.append(_arviz.posterior_draws(idata, m.param_names))
-        return {p: np.stack([d[p] for d in per], axis=1) for p in m.param_names}
 
     def fit_model(self, model, snr: float = math.inf):
         """The model this estimator fits to tracks of ``model`` at ``snr``: its own
@@ -213,18 +200,18 @@ class Bayes(Estimator):
             logged), shape (n_draws, n_tracks) per parameter.
         """
         from ..inference import sample_many
+        from ..inference.sampling import METHODS
 
         m = self.fit_model(model, snr)
+        if self.method not in METHODS:
+            raise ValueError(f"Bayes.method must be one of {METHODS}, got {self.method!r}")
         t0 = time.perf_counter()
-        if self.method == "grid":
-            raw = self._grid(m, tracks)
-        elif self.method == "nuts":
-            idata = sample_many(m, tracks, draws=self.draws, tune=self.tune, chains=self.chains,
-                                seed=self.seed, progress=False, warn=False,
-                                **dict(self.sample_kwargs))  # fmt: skip
-            raw = idata_draws(idata, m.param_names, thin=self.thin)
-        else:
-            raise ValueError(f"Bayes.method must be 'nuts' or 'grid', got {self.method!r}")
+        idata = sample_many(m, tracks, draws=self.draws, tune=self.tune, chains=self.chains,
+                            seed=self.seed, progress=False, warn=False, method=self.method,
+                            **dict(self.sample_kwargs))  # fmt: skip
+        # grid and importance draws are independent: thinning is for NUTS chains
+        thin = self.thin if self.method == "nuts" else 1
+        raw = idata_draws(idata, m.param_names, thin=thin)
         seconds = time.perf_counter() - t0
         draws = flatten_params(raw, len(tracks), axis=1)
         mean = {k: np.mean(v, axis=0) for k, v in draws.items()}

@@ -67,6 +67,13 @@ def add_calibrate_parser(sub) -> None:
     p.add_argument("--tune", type=int, default=400, help="NUTS warm-up per chain")
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--thin", type=int, default=2, help="keep every THIN-th draw")
+    p.add_argument(
+        "--bayes-method",
+        choices=["nuts", "grid", "importance", "auto"],
+        default="nuts",
+        help="posterior method of the bayes estimator (auto: grid or checked importance "
+        "sampling per track, NUTS where neither passes)",
+    )
     p.add_argument("--dt", type=float, default=0.05, help="frame interval (s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder (resumable)")
@@ -138,7 +145,15 @@ def estimators_from_names(names: Sequence[str], args: argparse.Namespace) -> lis
     out = []
     for n in names:
         if n == "bayes":
-            out.append(Bayes(draws=args.draws, tune=args.tune, chains=args.chains, thin=args.thin))
+            out.append(
+                Bayes(
+                    draws=args.draws,
+                    tune=args.tune,
+                    chains=args.chains,
+                    thin=args.thin,
+                    method=getattr(args, "bayes_method", "nuts"),
+                )  # fmt: skip
+            )
         elif n == "msd":
             out.append(MSDFit())
         elif n in ("ensemble", "member"):

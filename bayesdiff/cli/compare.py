@@ -43,6 +43,9 @@ def add_compare_parser(sub) -> None:
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--min-points", type=int, default=3, help="skip tracks with fewer points")
+    p.add_argument(
+        "--verbose", action="store_true", help="say which evidence method each model used"
+    )
     p.set_defaults(func=compare_command)
 
 
@@ -81,8 +84,20 @@ def compare_command(args: argparse.Namespace) -> int:
     write_csv(per_track_table(table, list(models)), out / "per_track.csv")
     save_figure(plot_comparison(table, summary), out / "comparison.png")
     print(summary.to_string(index=False))
+    if args.verbose:
+        print(methods_used(table, list(models)))
     print(f"wrote {out / 'comparison.csv'}, per_track.csv, summary.csv, comparison.png")
     return 0
+
+
+def methods_used(table: pd.DataFrame, names: list[str]) -> str:
+    """One line per model (in the order asked): how many tracks each evidence method
+    served (``failed`` included)."""
+    lines = ["evidence methods (tracks):"]
+    for name in names:
+        counts = table.loc[table["model"] == name, "method"].value_counts()
+        lines.append(f"  {name}: " + ", ".join(f"{m} {n}" for m, n in counts.items()))
+    return "\n".join(lines)
 
 
 def per_track_table(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:

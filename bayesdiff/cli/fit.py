@@ -24,7 +24,7 @@ __all__ = ["add_fit_parser", "add_demo_parser", "cmd_fit", "cmd_demo"]
 
 def add_fit_parser(sub) -> None:
     """Register ``bayesdiff fit`` on an argparse sub-parser collection."""
-    p = sub.add_parser("fit", help="NUTS posteriors of a model for every track (or pooled)")
+    p = sub.add_parser("fit", help="posteriors of a model for every track (or pooled)")
     add_read_options(p)
     p.add_argument("--model", default="fbm", help="bm, fbm, langevin, levy, switch2, ...")
     p.add_argument("--noise", action="store_true", help="include localization noise sigma")
@@ -32,9 +32,13 @@ def add_fit_parser(sub) -> None:
     p.add_argument("--pooled", action="store_true", help="one parameter set shared by all tracks")
     p.add_argument(
         "--method",
-        choices=["nuts", "grid", "auto"],
+        choices=["nuts", "grid", "importance", "auto"],
         default="nuts",
-        help="nuts (default), grid (exact quadrature: fbm/bm), auto (grid where it applies)",
+        help=(
+            "nuts (default); grid (exact quadrature: bm, fbm, langevin); importance "
+            "(checked importance sampling); auto (grid or importance where its check "
+            "passes, else nuts; the method of each track is in posterior.nc)"
+        ),
     )
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--tune", type=int, default=1000)
@@ -113,13 +117,8 @@ def _fit_posterior(model: Model, ts: TrackSet, args: argparse.Namespace):
             idata = sample(model, ts, method=args.method, **kw)
         elif len(ts) == 1:
             idata = sample(model, ts[0], method=args.method, **kw)
-        elif args.method == "grid":
-            raise BayesdiffError(
-                "--method grid fits one track or a pooled set (--pooled); "
-                "per-track fits of several tracks use NUTS"
-            )
         else:
-            idata = sample_many(model, ts, **kw)
+            idata = sample_many(model, ts, method=args.method, **kw)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     return idata
