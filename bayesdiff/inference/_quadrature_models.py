@@ -314,8 +314,8 @@ class GridLayout(NamedTuple):
         Grid increment of each observed step: the last frame of its span
         (padded steps continue after ``T``).
     plus, minus : arrays of int, shape (B, M)
-        For each missing frame (one gap column each): the grid increment it
-        opens (+1) and the last increment of its gap (-1); 0 for padded columns.
+        For each missing frame (one gap column each): the grid increment ending
+        at it (+1) and the last increment of its gap (-1); 0 for padded columns.
     valid : array of bool, shape (B, M)
         True for real gap columns.
     frames : array of bool, shape (B, G)
