@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -234,24 +234,40 @@ class Problem:
 # -- FBM and Brownian motion ------------------------------------------------------------
 class IncrementProblem(Problem):
     """FBM/Brownian: ``x = alpha`` (FBM), ``u = log(sigma^2 / s)`` with
-    ``s = D dt^alpha`` the variance per frame, the drift ``v`` in the block."""
+    ``s = D dt^alpha`` the variance per frame, the drift ``v`` in the block.
+
+    Each batch of tracks gets the cheapest exact whitening (:func:`_node_stats`):
+    independent increments (Brownian motion without noise), a Kalman filter
+    (Brownian motion with noise, gaps or not), Durbin-Levinson (FBM without
+    gaps), Durbin-Levinson on the full frame grid with the missing frames
+    integrated out (FBM with gaps, :func:`_grid_layout`) or, for tracks with
+    more than :data:`GRID_GAPS_MAX` missing frames or more missing frames than
+    steps, the dense Cholesky factor.
+    """
 
     def __init__(self, model: IncrementModel, tracks: Sequence[Track], bucket: str = "exact"):
         super().__init__(model, tracks, bucket)
         self.has_x = "alpha" in model.param_names
         self.drift = bool(model.drift)
-        self.independent = model.independent_increments and not self.noise
         if self.has_x:
             self.alpha_prior = model.prior("alpha")
             self.x_range = alpha_range(self.alpha_prior)
         self._set_block(["v"] if self.drift else [])
+        self.plans: list[tuple[TrackData, str, GridLayout | None]] = []
+        for data, regular in self.batches:
+            if model.independent_increments:
+                self.plans.append((data, "kalman" if self.noise else "independent", None))
+            elif regular:
+                self.plans.append((data, "levinson", None))
+            else:
+                self.plans.extend(_gapped_plans(data))
 
     def stats(self, x, u):
         r = np.exp(u) if self.noise else np.zeros_like(u)
         total = None
-        for data, regular in self.batches:
-            kind = (self.independent, bool(regular), self.noise, self.drift)
-            out = _node_stats(jnp.asarray(x), jnp.asarray(r), data, kind)
+        for data, path, grid in self.plans:
+            kind = (path, self.noise, self.drift)
+            out = _node_stats(jnp.asarray(x), jnp.asarray(r), data, kind, grid)
             total = out if total is None else jax.tree.map(jnp.add, total, out)
         return total
 
@@ -279,8 +295,85 @@ class IncrementProblem(Problem):
         return res
 
 
+#: Most missing frames a gapped FBM track may have for the full-grid whitening
+#: (one extra column each); tracks with more, or with more missing frames than
+#: steps, use the dense Cholesky factor.
+GRID_GAPS_MAX = 32
+
+
+class GridLayout(NamedTuple):
+    """Where the steps of a batch of gapped tracks lie on their full frame grids.
+
+    The grid of a track has one increment per frame, ``T`` in all (the sum of
+    the lags), then padding; ``G`` (static) is the batch's grid length and ``M``
+    (static) its largest number of missing frames.
+
+    Attributes
+    ----------
+    steps : array of int, shape (B, n)
+        Grid increment of each observed step: the last frame of its span
+        (padded steps continue after ``T``).
+    plus, minus : arrays of int, shape (B, M)
+        For each missing frame (one gap column each): the grid increment ending
+        at it (+1) and the last increment of its gap (-1); 0 for padded columns.
+    valid : array of bool, shape (B, M)
+        True for real gap columns.
+    frames : array of bool, shape (B, G)
+        True for the ``T`` real grid increments.
+    """
+
+    steps: jax.Array
+    plus: jax.Array
+    minus: jax.Array
+    valid: jax.Array
+    frames: jax.Array
+
+
+def _gapped_plans(data: TrackData) -> list[tuple[TrackData, str, GridLayout | None]]:
+    """Split a batch of gapped FBM tracks into those whitened on the full frame grid
+    ("grid") and those with too many missing frames for it ("dense")."""
+    lags = np.asarray(data.lags).astype(np.int64)
+    mask = np.asarray(data.mask)
+    missing = np.sum(np.where(mask, lags - 1, 0), axis=1)
+    n_steps = np.sum(mask, axis=1)
+    on_grid = (missing <= GRID_GAPS_MAX) & (missing <= n_steps)
+    plans: list[tuple[TrackData, str, GridLayout | None]] = []
+    for take, path in ((on_grid, "grid"), (~on_grid, "dense")):
+        if not take.any():
+            continue
+        idx = np.flatnonzero(take)
+        sub = TrackData(*(jnp.asarray(np.asarray(a)[idx]) for a in data))
+        grid = _grid_layout(lags[idx], mask[idx]) if path == "grid" else None
+        plans.append((sub, path, grid))
+    return plans
+
+
+def _grid_layout(lags: np.ndarray, mask: np.ndarray) -> GridLayout:
+    """The :class:`GridLayout` of a batch from its lags and masks, shape (B, n)."""
+    B, n = lags.shape
+    lags = np.where(mask, lags, 1)
+    missing = np.sum(lags - 1, axis=1)
+    M = max(int(missing.max()), 1)
+    steps = np.cumsum(lags, axis=1) - 1  # padded steps (lag 1) continue after T
+    plus = np.zeros((B, M), np.int64)
+    minus = np.zeros((B, M), np.int64)
+    valid = np.zeros((B, M), bool)
+    for b in range(B):
+        k = 0
+        for i in np.flatnonzero(lags[b] > 1):
+            last = steps[b, i]
+            for j in range(last - lags[b, i] + 1, last):
+                plus[b, k], minus[b, k], valid[b, k] = j, last, True
+                k += 1
+    T = np.sum(np.where(mask, lags, 0), axis=1)
+    frames = np.arange(n + M)[None, :] < T[:, None]
+    return GridLayout(*(jnp.asarray(a) for a in (steps, plus, minus, valid, frames)))
+
+
 @partial(jax.jit, static_argnames=("kind",))
-def _node_stats(alpha: jax.Array, r: jax.Array, data: TrackData, kind: tuple) -> tuple:
+def _node_stats(
+    alpha: jax.Array, r: jax.Array, data: TrackData, kind: tuple, grid: GridLayout | None = None
+) -> tuple:
     """Sufficient statistics of the unit-scale Gaussian likelihood at nodes ``(alpha, r)``.
 
     With ``s = D dt^alpha`` (variance per frame) and ``r = sigma^2 / s``, the
@@ -289,17 +382,52 @@ def _node_stats(alpha: jax.Array, r: jax.Array, data: TrackData, kind: tuple) ->
     Returns, summed over the tracks of the batch: ``d log det S``, the
     quadratic forms ``Q_j = x_j^T S^-1 x_j``, ``B_j = tau^T S^-1 x_j`` and
     ``A = tau^T S^-1 tau`` (zeros without drift); shapes (P,), (P, d), (P, d), (P,).
-    """
-    independent, regular, noise, drift = kind
 
-    def one_track(a, rr, inc, lags, mask, dt):
+    ``kind = (path, noise, drift)``; the path whitens the data columns ``x_j``
+    and the regressor ``tau`` (lags times dt):
+
+    * ``"independent"`` (Brownian motion without noise): ``S = diag(2 lags)``.
+    * ``"kalman"`` (Brownian motion with noise, gaps or not): the positions
+      ``y_k = x_1 + ... + x_k`` relative to ``y_0`` are a random walk observed
+      with noise: state variance ``p_0 = r`` at step 0 (the flat prior on the
+      true start, updated by ``y_0``), steps of variance ``q_k = 2 lags_k``,
+      observation variance ``r``. The cumulative sum is unit lower triangular,
+      so the Kalman innovations of the cumulated columns are the Cholesky
+      innovations of the increments, step by step: O(n).
+    * ``"levinson"`` (FBM without gaps): Durbin-Levinson on the Toeplitz ``S``.
+    * ``"grid"`` (FBM with gaps): the increments ``D y~`` of the noisy
+      positions at *every* frame (``T`` of them, ``y~_j = x(j) + e_j``) have the
+      Toeplitz covariance ``S_T = C_alpha + r M`` of size ``T``, and each
+      observed increment is the sum of the grid increments of its span (the
+      noise of unobserved frames telescopes), so ``d = A D y~`` exactly. Write
+      ``D y~ = E d + G z`` with ``z`` the first ``L - 1`` grid increments of
+      each gap of lag ``L`` (``E`` puts each step on the last frame of its
+      span; each column of ``G`` is +1 at a gap frame and -1 at the gap's last
+      frame; ``(d, z) -> D y~`` has determinant 1). Integrating ``z`` out with
+      ``X~ = L^-1 E X``, ``G~ = L^-1 G`` (``L L^T = S_T``, one Levinson pass
+      over all columns):
+      ``X^T Cov_d^-1 X = X~^T (I - G~ (G~^T G~)^-1 G~^T) X~`` and
+      ``log det Cov_d = log det S_T + log det G~^T G~``. The mean ``v tau``
+      maps to ``E tau`` (the rest is absorbed by ``z``). Padded gap columns
+      are zero, with 1 on the diagonal of ``G~^T G~``; padded grid frames lie
+      after the real ones and are masked.
+    * ``"dense"`` (FBM with gaps, fallback): Cholesky of the dense covariance.
+    """
+    path, noise, drift = kind
+
+    def one_track(a, rr, inc, lags, mask, dt, layout):
         n, d = inc.shape
         x = jnp.where(mask[:, None], inc, 0.0)
         cols = jnp.concatenate([x, (lags * dt)[:, None]], axis=1) if drift else x
-        if independent:
+        if path == "grid":
+            return _grid_stats(a, rr, cols, layout, d, noise, drift)
+        if path == "independent":
             var = 2.0 * lags
             logv, z = jnp.log(var), cols / jnp.sqrt(var)[:, None]
-        elif regular:
+        elif path == "kalman":
+            y = jnp.cumsum(cols, axis=0)
+            logv, z = kalman_innovations(jnp.ones_like(lags), 2.0 * lags, rr, rr, y)
+        elif path == "levinson":
             acov = fgn_autocovariance(a, n)
             if noise:
                 acov = acov + rr * noise_band(n)
@@ -311,21 +439,46 @@ def _node_stats(alpha: jax.Array, r: jax.Array, data: TrackData, kind: tuple) ->
                 cov = cov + rr * noise_band_matrix(n)
             logv, z = dense_innovations(cov, cols)
         m = mask.astype(x.dtype)
-        zx = z[:, :d] * m[:, None]
-        logdet = d * jnp.sum(m * logv)
-        Q = jnp.sum(zx * zx, axis=0)
-        if drift:
-            f = z[:, d] * m
-            return logdet, Q, jnp.sum(zx * f[:, None], axis=0), jnp.sum(f * f)
-        return logdet, Q, jnp.zeros(d), jnp.zeros(())
+        z = z * m[:, None]
+        return _reduce(d * jnp.sum(m * logv), z.T @ z, d, drift)
 
     def one_node(a, rr):
-        out = jax.vmap(one_track, in_axes=(None, None, 0, 0, 0, 0))(
-            a, rr, data.increments, data.lags, data.mask, data.dt
+        out = jax.vmap(one_track, in_axes=(None, None, 0, 0, 0, 0, 0))(
+            a, rr, data.increments, data.lags, data.mask, data.dt, grid
         )
         return jax.tree.map(lambda t: jnp.sum(t, axis=0), out)
 
     return jax.vmap(one_node)(alpha, r)
+
+
+def _reduce(logdet: jax.Array, gram: jax.Array, d: int, drift: bool) -> tuple:
+    """``(logdet, Q, B, A)`` from the Gram matrix ``[X, tau]^T S^-1 [X, tau]``."""
+    Q = jnp.diagonal(gram)[:d]
+    if drift:
+        return logdet, Q, gram[d, :d], gram[d, d]
+    return logdet, Q, jnp.zeros(d), jnp.zeros(())
+
+
+def _grid_stats(a, rr, cols, layout: GridLayout, d: int, noise: bool, drift: bool) -> tuple:
+    """One gapped track's statistics on its full frame grid (``"grid"`` in :func:`_node_stats`)."""
+    G, M = layout.frames.shape[0], layout.valid.shape[0]
+    acov = fgn_autocovariance(a, G)
+    if noise:
+        acov = acov + rr * noise_band(G)
+    X = jnp.zeros((G, cols.shape[1]), cols.dtype).at[layout.steps].set(cols)
+    on = layout.valid.astype(cols.dtype)
+    k = jnp.arange(M)
+    gaps = jnp.zeros((G, M), cols.dtype).at[layout.plus, k].add(on).at[layout.minus, k].add(-on)
+    logv, z = levinson_innovations(acov, jnp.concatenate([X, gaps], axis=1))
+    f = layout.frames.astype(cols.dtype)
+    z = z * f[:, None]
+    zx, zg = z[:, : X.shape[1]], z[:, X.shape[1] :]
+    K = zg.T @ zg + jnp.diag(1.0 - on)  # G~^T G~, padded columns inert
+    chol = jnp.linalg.cholesky(K)
+    w = jax.scipy.linalg.solve_triangular(chol, zg.T @ zx, lower=True)
+    gram = zx.T @ zx - w.T @ w
+    logdet = jnp.sum(f * logv) + 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
+    return _reduce(d * logdet, gram, d, drift)
 
 
 # -- Langevin (Ornstein-Uhlenbeck in a harmonic trap) -----------------------------------
