@@ -145,14 +145,18 @@ def estimators_from_names(names: Sequence[str], args: argparse.Namespace) -> lis
     out = []
     for n in names:
         if n == "bayes":
+            method = getattr(args, "bayes_method", "nuts")
+            # cells are stored by estimator name: another method gets cells of its own
+            name = "bayes" if method == "nuts" else f"bayes-{method}"
             out.append(
                 Bayes(
                     draws=args.draws,
                     tune=args.tune,
                     chains=args.chains,
                     thin=args.thin,
-                    method=getattr(args, "bayes_method", "nuts"),
-                )  # fmt: skip
+                    method=method,
+                    name=name,
+                )
             )
         elif n == "msd":
             out.append(MSDFit())

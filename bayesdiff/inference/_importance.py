@@ -200,7 +200,7 @@ def fit_importance(
     fit = None
     for r in range(max(1, settings.rounds)):
         theta, log_g = _student_t_points(mean, cov * settings.scale**2, settings.df, n, seed + r)
-        log_w = target.logq_devices(theta) - log_g
+        log_w = target.logq(theta) - log_g
         n_eval += n
         fit = _summarize(target, theta, log_w, n_eval, r + 1)
         if enough(fit) or r == settings.rounds - 1:

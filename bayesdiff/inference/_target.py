@@ -24,7 +24,7 @@ from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
 from ..errors import InferenceError
 from ..models.base import Model, as_data
-from ..tracks import Track, TrackSet, next_power_of_two
+from ..tracks import Track, TrackSet
 from ._programs import cached_jit
 
 __all__ = ["Target", "latent_values", "default_latents", "prior_latents", "model_function"]
@@ -96,7 +96,6 @@ def compile_target(model_fn, unravel) -> dict:
     return {
         "logq1": jax.jit(logq1),
         "logq": jax.jit(many),
-        "logq-devices": jax.pmap(many, in_axes=(0, None)),
         "grad": jax.jit(jax.value_and_grad(neg)),
     }
 
@@ -199,26 +198,6 @@ class Target:
             if k < chunk and len(theta) > chunk:
                 block = np.concatenate([block, np.repeat(block[-1:], chunk - k, 0)])
             out[i : i + k] = np.asarray(self.fns["logq"](jnp.asarray(block), self.args))[:k]
-        self.n_evals += len(theta)
-        return np.where(np.isnan(out), -np.inf, out)
-
-    def logq_devices(self, theta: np.ndarray, per_device: int = 512) -> np.ndarray:
-        """:meth:`logq`, the rows split over the host devices (CPU cores) in blocks
-        of ``per_device`` rows each; padded blocks share one compiled program."""
-        theta = np.asarray(theta, float)
-        n_dev = jax.local_device_count()
-        per_device = min(per_device, next_power_of_two(-(-len(theta) // n_dev)))
-        block = n_dev * per_device
-        out = np.empty(len(theta))
-        for i in range(0, len(theta), block):
-            part = theta[i : i + block]
-            k = len(part)
-            if k < block:
-                part = np.concatenate([part, np.repeat(part[-1:], block - k, 0)])
-            vals = self.fns["logq-devices"](
-                jnp.asarray(part.reshape(n_dev, per_device, -1)), self.args
-            )
-            out[i : i + k] = np.asarray(vals).reshape(-1)[:k]
         self.n_evals += len(theta)
         return np.where(np.isnan(out), -np.inf, out)
 

@@ -32,6 +32,7 @@ from ..tracks import Track, TrackSet, next_power_of_two
 from . import _arviz
 from ._programs import pointwise_program
 from .evidence import (
+    DEFAULT_DRAWS,
     Evidence,
     bridge_evidence,
     choose_method,
@@ -667,13 +668,13 @@ def _direct_evidence(
             [t],
             tol=ev_kw.get("tol", 0.01),
             keep_draws=plan.loo,
-            n_draws=ev_kw.get("n_draws", 4000),
+            n_draws=ev_kw.get("n_draws", DEFAULT_DRAWS),
             seed=seed,
             bucket="pow2" if plan.pad else "exact",
         ), None
     if chosen == "importance":
         ev = importance_evidence(
-            model, t, seed, ev_kw.get("n_draws", 4000), plan.loo, pad_to=plan.pad_to(t)
+            model, t, seed, ev_kw.get("n_draws", DEFAULT_DRAWS), plan.loo, pad_to=plan.pad_to(t)
         )
     else:
         ev = evidence(model, t, method=chosen, seed=seed, keep_draws=plan.loo, **ev_kw)

@@ -3,12 +3,14 @@
 Four estimators behind :func:`evidence`:
 
 * ``"quadrature"`` -- deterministic, for the Gaussian increment models
-  (:class:`~bayesdiff.models.FBM`, :class:`~bayesdiff.models.Brownian`, with
-  any of drift, noise and gaps). The drift ``v`` is integrated analytically
-  (Gaussian prior), ``log D`` by an adaptive Gauss-Legendre rule on closed-form
-  sufficient statistics, and at most two outer coordinates (``alpha`` and the
-  noise-to-diffusion ratio) by Gauss-Legendre rules on a window found by a
-  coarse scan. The error is the change when every rule doubles its nodes.
+  (:class:`~bayesdiff.models.FBM`, :class:`~bayesdiff.models.Brownian`) and
+  the :class:`~bayesdiff.models.Langevin` model, with any of drift, noise and
+  gaps. The drift ``v`` (and Langevin's trap centre) are integrated
+  analytically (Gaussian priors), ``log D`` by an adaptive Gauss-Legendre rule
+  on closed-form sufficient statistics, and at most two outer coordinates
+  (``alpha`` or ``log k``, and the noise-to-diffusion ratio) by Gauss-Legendre
+  rules on a window found by a coarse scan. The error is the change when every
+  rule doubles its nodes.
 * ``"bridge"`` -- bridge sampling (Meng & Wong 1996) on NUTS draws in the
   sampler's unconstrained space, with the iterative optimal bridge and a
   multivariate normal proposal (Gronau et al. 2017); works for every model
@@ -66,6 +68,9 @@ __all__ = [
     "IMPORTANCE_K_MAX",
     "IMPORTANCE_ERR_MAX",
 ]
+
+#: Importance-sampling points of the first round, and posterior draws kept for LOO.
+DEFAULT_DRAWS = 1024
 
 #: Estimators accepted by :func:`evidence` ("auto" picks one of the first three).
 METHODS = ("quadrature", "bridge", "importance", "laplace")
@@ -147,7 +152,7 @@ def evidence(
     chains: int = 4,
     idata: Any = None,
     keep_draws: bool = False,
-    n_draws: int = 1024,
+    n_draws: int = DEFAULT_DRAWS,
     target_accept: float = 0.95,
     progress: bool = False,
 ) -> Evidence:
@@ -161,7 +166,8 @@ def evidence(
         One track, or a TrackSet whose tracks share one set of parameters
         (pooled; the evidence is then ``p(all tracks | model)``).
     method : {"auto", "quadrature", "bridge", "importance", "laplace"}
-        "auto" uses quadrature for FBM/Brownian (any options, gaps included);
+        "auto" uses quadrature for FBM/Brownian/Langevin (any options, gaps
+        included; see :func:`quadrature_reason` for the priors it takes);
         for every other model importance sampling from the Laplace
         approximation, kept only when its weights pass the checks of
         :func:`importance_reliable` (Pareto k <= 0.5, error <= 0.05 nats),
@@ -334,7 +340,7 @@ def choose_method(
     -------
     str
         ``method`` itself unless it is "auto". For "auto": "quadrature" where
-        it applies (FBM/Brownian, see :func:`quadrature_reason`), "bridge" when
+        it applies (FBM/Brownian/Langevin, see :func:`quadrature_reason`), "bridge" when
         ``idata`` is given, else "importance" -- which :func:`evidence` and
         :func:`~bayesdiff.compare` keep only when :func:`importance_reliable`
         accepts it, running NUTS and bridge sampling otherwise.
@@ -476,7 +482,7 @@ def quadrature_evidence(
     *,
     tol: float = 0.01,
     keep_draws: bool = False,
-    n_draws: int = 1024,
+    n_draws: int = DEFAULT_DRAWS,
     seed: int = 0,
     bucket: str = "exact",
     pooled: bool | None = None,

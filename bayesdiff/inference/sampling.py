@@ -82,7 +82,7 @@ def sample(
         :class:`~bayesdiff.errors.DiagnosticsWarning` says when they fail.
         ``"auto"``: ``"grid"`` where it applies, otherwise importance
         sampling when its posterior check passes (Pareto k <= 0.7, ESS >=
-        300), otherwise NUTS; ``attrs["method"]`` says which ran and
+        400), otherwise NUTS; ``attrs["method"]`` says which ran and
         ``attrs["auto"]`` why.
     target_accept, max_tree_depth, dense_mass
         NUTS settings: target acceptance probability of step-size adaptation,
