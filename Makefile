@@ -20,11 +20,13 @@ $(TSTAMP): $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/bayesdiff demo --out demo-output
 
+# the suite's files run on every core (pytest-xdist; one file stays on one worker, so
+# its module fixtures are built once)
 test: $(TSTAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 test-slow: $(TSTAMP)
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -n auto --dist loadfile -m slow
 
 lint: $(TSTAMP)
 	$(VENV)/bin/ruff check bayesdiff tests benchmarks examples

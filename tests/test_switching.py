@@ -299,14 +299,21 @@ def test_recovery_single_track(optimized):
     np.testing.assert_allclose(med, D, rtol=0.25)
 
 
-def test_recovery_pooled_short_tracks(optimized):
-    """Global D and P from many 20-frame tracks (tolerance: 99 % intervals, and 15 % on D)."""
+FAST_AND_NUTS = ["auto", pytest.param("nuts", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("method", FAST_AND_NUTS)
+def test_recovery_pooled_short_tracks(optimized, method):
+    """Global D and P from many 20-frame tracks (tolerance: 99 % intervals, and 15 % on D);
+    "auto" takes checked importance sampling here (NUTS, the reference, under -m slow)."""
     m = bd.models.Switching(n_states=2)
     D = np.array([0.05, 0.5])
     P = np.array([[0.95, 0.05], [0.05, 0.95]])
     ts = m.simulate(seed=6, params={"D": D, "P": P}, n_steps=20, dt=0.01, dim=2, n_tracks=200)
     with optimized():  # a long run: optimized code repays its compile time
-        idata = bd.sample(m, ts, draws=300, tune=300, chains=2, seed=0, progress=False, warn=False)
+        idata = bd.sample(m, ts, method=method, draws=300, tune=300, chains=2, seed=0,
+                          progress=False, warn=False)  # fmt: skip
+    assert idata.attrs["method"] == ("importance" if method == "auto" else "nuts")
     assert _inside(idata, "D", D) and _inside(idata, "P", P)
     med = np.median(idata.posterior["D"].values.reshape(-1, 2), 0)
     np.testing.assert_allclose(med, D, rtol=0.15)
@@ -315,15 +322,19 @@ def test_recovery_pooled_short_tracks(optimized):
     assert len(segs) == 5 and segs[0].state_probs.shape == (20, 2)
 
 
-def test_recovery_per_track_sample_many(optimized):
+@pytest.mark.parametrize("method", FAST_AND_NUTS)
+def test_recovery_per_track_sample_many(optimized, method):
     m = bd.models.Switching(n_states=2)
     D = np.array([0.05, 0.5])
     P = np.array([[0.97, 0.03], [0.03, 0.97]])
     ts = m.simulate(seed=8, params={"D": D, "P": P}, n_steps=200, dt=0.01, dim=2, n_tracks=2)
     with optimized():  # a long run: optimized code repays its compile time
         idata = bd.sample_many(
-            m, ts, draws=150, tune=200, chains=2, seed=0, progress=False, warn=False
-        )
+            m, ts, method=method, draws=150, tune=200, chains=2, seed=0, progress=False,
+            warn=False,
+        )  # fmt: skip
+    expected = "importance" if method == "auto" else "nuts"
+    assert list(idata.constant_data["method"].values) == [expected] * 2 or method == "nuts"
     for i in ts.ids:
         assert _inside(idata, "D", D, sel={"track": i})
     segs = bd.segment(m, ts, idata)
