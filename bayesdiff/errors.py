@@ -80,6 +80,11 @@ class TrackTooShortError(TrackError):
     """A track has fewer points than a model or method needs."""
 
 
+class RepeatedPositionsError(TrackError):
+    """Most steps of a track repeat the previous position exactly (a tracker holding a
+    lost spot, say): a continuous motion model gives that probability zero."""
+
+
 class DimensionError(TrackError):
     """Positions have an unsupported or inconsistent number of coordinates."""
 

@@ -20,6 +20,7 @@ from .errors import (
     DimensionError,
     DuplicateFrameError,
     NonFiniteError,
+    RepeatedPositionsError,
     TrackError,
     TrackTooShortError,
     UnorderedFramesError,
@@ -222,10 +223,22 @@ class Track:
         return self.n_missing > 0
 
     def require(self, min_points: int, what: str = "this model") -> None:
-        """Raise :class:`TrackTooShortError` unless the track has ``min_points`` points."""
+        """Raise :class:`TrackTooShortError` unless the track has ``min_points`` points,
+        and :class:`RepeatedPositionsError` when more than half of its steps repeat the
+        previous position exactly (no motion model describes a frozen track; a few exact
+        repeats, as positions rounded to a grid give, are allowed)."""
         if self.n_points < min_points:
             raise TrackTooShortError(
                 f"has {self.n_points} points; {what} needs at least {min_points}",
+                file=self.source,
+                track=self.id,
+            )
+        still = np.all(self.increments == 0.0, axis=1)
+        if self.n_steps and 2 * int(still.sum()) > self.n_steps:
+            raise RepeatedPositionsError(
+                f"{int(still.sum())} of {self.n_steps} steps repeat the previous position "
+                f"exactly, from point {int(np.argmax(still)) + 1} on (a tracker holding a "
+                f"lost spot?); {what} cannot describe a frozen track: drop or repair it",
                 file=self.source,
                 track=self.id,
             )

@@ -183,3 +183,27 @@ def test_compare_refuses_an_inapplicable_method_before_work():
             method="quadrature",
             progress=False,
         )
+
+
+def test_frozen_track_is_a_named_error_and_a_failed_row(tmp_path):
+    """A track whose positions stop changing (as TrackMate exports hold lost spots) gets
+    RepeatedPositionsError naming the track, from bd.evidence and bd.sample, and a
+    'failed' row in compare_many; a few exact repeats (positions on a grid) are fine."""
+    from bayesdiff.errors import RepeatedPositionsError
+
+    bm = bd.models.Brownian()
+    moving = bm.simulate(seed=5, params={"D": 0.1}, n_steps=30, dt=0.05, dim=2)[0]
+    pos = moving.positions.copy()
+    pos[10:] = pos[10]  # points 11-30 repeat point 10: 20 of 30 steps
+    frozen = dataclasses.replace(moving.with_positions(pos), id="stuck")
+    with pytest.raises(RepeatedPositionsError, match=r"track 'stuck': 20 of 30 steps .* point 11 "):
+        bd.evidence(bm, frozen)
+    with pytest.raises(RepeatedPositionsError):
+        bd.sample(bm, frozen, method="grid")
+    few = moving.positions.copy()
+    few[5] = few[4]  # one repeat: allowed
+    assert np.isfinite(bd.evidence(bm, moving.with_positions(few)).log_z)
+    res = bd.compare_many({"bm": bm}, bd.TrackSet([moving, frozen]), tmp_path, progress=False,
+                          loo=False)  # fmt: skip
+    row = res.table.set_index("track").loc["stuck"]
+    assert row["method"] == "failed" and "RepeatedPositionsError" in row["error"]

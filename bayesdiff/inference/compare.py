@@ -658,6 +658,7 @@ def _direct_evidence(
     """The evidence of one track by a method that needs no NUTS, or ``(None, note)``
     when NUTS and bridge sampling must run (asked for, or importance sampling
     rejected under "auto")."""
+    t.require(model.min_points, f"the {model.name} model")
     chosen = choose_method(model, [t], requested)
     ev_kw = dict(plan.evidence_kw)
     if chosen == "bridge":
