@@ -334,7 +334,7 @@ def test_bad_input_errors_clearly(tiny):
     with pytest.raises(DimensionError, match="3-dimensional"):
         ens.predict(three)
     still = bd.Track(np.ones((40, 2)), dt=0.1, id="z")
-    with pytest.raises(TrackError, match="all increments are zero"):
+    with pytest.raises(TrackError, match="39 of 39 steps repeat the previous position"):
         ens.predict(still)
 
 

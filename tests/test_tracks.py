@@ -8,6 +8,7 @@ from bayesdiff.errors import (
     DimensionError,
     DuplicateFrameError,
     NonFiniteError,
+    RepeatedPositionsError,
     TrackError,
     TrackTooShortError,
     UnorderedFramesError,
@@ -85,10 +86,15 @@ def test_with_positions_keeps_frames_dt_and_id():
 
 
 def test_require():
-    t = bd.Track(np.zeros((3, 2)), dt=1.0, id=7, source="a.csv")
+    t = bd.Track(np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 0.5]]), dt=1.0, id=7, source="a.csv")
     t.require(3)
     with pytest.raises(TrackTooShortError, match=r"file 'a.csv', track 7: has 3 points; FBM"):
         t.require(4, "FBM")
+    # half the steps frozen is allowed; more than half is not
+    t.with_positions(np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 0.0]])).require(3)
+    frozen = bd.Track(np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]), dt=1.0, id=7)
+    with pytest.raises(RepeatedPositionsError, match=r"track 7: 2 of 3 steps .* point 2 on"):
+        frozen.require(2, "FBM")
 
 
 # -- Track: every error path ------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import DimensionError, NonFiniteError, TrackError
+from ..errors import DimensionError, NonFiniteError
 from ..tracks import Track, TrackSet, next_power_of_two
 
 __all__ = [
@@ -144,16 +144,10 @@ def check_tracks(ts: TrackSet, min_length: int, dims: tuple[int, ...]) -> None:
                 file=t.source,
                 track=t.id,
             )
-        t.require(min_length, "the network")
         pos = t.positions
         if not np.all(np.isfinite(pos)):  # Track already refuses these; arrays may be mutated
             raise NonFiniteError("non-finite coordinates", file=t.source, track=t.id)
-        if not np.any(np.diff(pos, axis=0)):
-            raise TrackError(
-                "all increments are zero: the track has no scale to normalize by",
-                file=t.source,
-                track=t.id,
-            )
+        t.require(min_length, "the network")  # also refuses frozen tracks (no scale)
 
 
 def buckets(ts: TrackSet, max_batch: int = 4096) -> list[Bucket]:
