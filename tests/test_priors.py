@@ -264,3 +264,9 @@ def test_other_models_accept_users_priors(model, priors):
     assert np.isfinite(bridge.log_z) and np.isfinite(imp.log_z)
     if importance_reliable(imp)[0]:
         assert evidences_agree(imp, bridge)
+    if m.kind == "langevin":  # the exact quadrature takes these priors too
+        quad = bd.evidence(m, track, method="quadrature")
+        assert evidences_agree(quad, bridge)
+        post = {p: np.asarray(idata.posterior[p]) for p in m.param_names}
+        post = {p: v.reshape(-1, *v.shape[2:]) for p, v in post.items()}
+        assert means_agree(post, grid_draws(m, track, 4000), m.param_names)
