@@ -265,32 +265,7 @@ def _sample_grid(model: Model, track, tracks: list[Track], plan: Draws, seed: in
         method="grid",
         extra_attrs=extra,
     )
-    if not pooled:
-        data, regular = as_data(track)
-        ll = np.asarray(pointwise_program(model, regular, "lanes")(params, data))
-        return posterior_result(
-            model,
-            params,
-            None,
-            {"obs": ll},
-            ["step"],
-            track_info([track]),
-            fit,
-            dims_extra=[],
-            warn=warn,
-        )
-    ll_all = _pooled_loglik(model, track, params, plan.chains, plan.draws)
-    return posterior_result(
-        model,
-        params,
-        None,
-        {"obs": ll_all},
-        ["track", "step"],
-        track_info(list(track)),
-        fit,
-        dims_extra=[],
-        warn=warn,
-    )
+    return _independent_draws_result(model, track, params, plan, fit, warn)
 
 
 def _sample_importance(
@@ -333,31 +308,21 @@ def _sample_importance(
         method="importance",
         extra_attrs=extra,
     )
-    if not pooled:
+    return _independent_draws_result(model, track, params, plan, info, warn)
+
+
+def _independent_draws_result(model: Model, track, params: dict, plan: Draws, fit, warn: bool):
+    """The InferenceData of grid or importance draws (no sampler statistics) with their
+    pointwise log-likelihoods: one track, or a pooled TrackSet (track, step)."""
+    if not isinstance(track, TrackSet):
         data, regular = as_data(track)
         ll = np.asarray(pointwise_program(model, regular, "lanes")(params, data))
-        return posterior_result(
-            model,
-            params,
-            None,
-            {"obs": ll},
-            ["step"],
-            track_info([track]),
-            info,
-            dims_extra=[],
-            warn=warn,
-        )
-    ll_all = _pooled_loglik(model, track, params, plan.chains, plan.draws)
+        dims, info = ["step"], track_info([track])
+    else:
+        ll = _pooled_loglik(model, track, params, plan.chains, plan.draws)
+        dims, info = ["track", "step"], track_info(list(track))
     return posterior_result(
-        model,
-        params,
-        None,
-        {"obs": ll_all},
-        ["track", "step"],
-        track_info(list(track)),
-        info,
-        dims_extra=[],
-        warn=warn,
+        model, params, None, {"obs": ll}, dims, info, fit, dims_extra=[], warn=warn
     )
 
 
