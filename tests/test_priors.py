@@ -294,3 +294,13 @@ def test_other_models_accept_users_priors(model, priors):
         post = {p: np.asarray(idata.posterior[p]) for p in m.param_names}
         post = {p: v.reshape(-1, *v.shape[2:]) for p, v in post.items()}
         assert means_agree(post, grid_draws(m, track, 4000), m.param_names)
+
+
+def test_nuts_starts_inside_a_bounded_prior(noisy_track):
+    """A data-based start outside the user's prior (D ~ Beta(2, 2) on (0, 0.05), below
+    the track's crude estimate) falls back to the prior medians instead of failing."""
+    m = bd.models.FBM(noise=True, priors={"D": scaled_beta(2.0, 2.0, 0.0, 0.05)})
+    idata = bd.sample(m, noisy_track, draws=30, tune=30, chains=2, seed=0, progress=False,
+                      warn=False)  # fmt: skip
+    d = np.asarray(idata.posterior["D"])
+    assert np.all((d > 0.0) & (d < 0.05))

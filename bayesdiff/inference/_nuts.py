@@ -270,6 +270,11 @@ def init_function(model_fn: Callable, model: Model, dim: int) -> Callable:
         z = dict(z_default)
         if vals:
             z.update(unconstrain_fn(seed_handler(model_fn, rng_seed=0), data_args, {}, vals))
+            # a data-based value outside a user's bounded prior (D beyond a scaled Beta's
+            # range, say): start from the prior medians instead
+            z = {k: jnp.where(jnp.isfinite(v), v, z_default[k]) for k, v in z.items()}
+            ok = jnp.isfinite(potential_energy(model_fn, data_args, {}, z))
+            z = {k: jnp.where(ok, v, z_default[k]) for k, v in z.items()}
         return z
 
     return init
