@@ -47,7 +47,6 @@ from ._estimators import bridge_sampling, laplace
 from ._importance import (
     EVIDENCE_ERR_MAX,
     EVIDENCE_K_MAX,
-    ImportanceFit,
     ImportanceSettings,
     fit_importance,
 )
@@ -443,7 +442,6 @@ def importance_evidence(
     t0: float | None = None,
     rounds: int = 3,
     pad_to: int | None = None,
-    fit: ImportanceFit | None = None,
 ) -> Evidence:
     """Adaptive importance sampling (:func:`~._importance.fit_importance`) as an
     :class:`Evidence`.
@@ -454,13 +452,11 @@ def importance_evidence(
     and doubles the points, up to ``rounds`` rounds; the last is reported and
     every likelihood evaluation counted. ``t0``: when the work started
     (``perf_counter``); ``pad_to``: pad a track to this length (programs
-    compiled for one length serve every shorter track); ``fit``: a fit
-    already made (then nothing is recomputed).
+    compiled for one length serve every shorter track).
     """
     t0 = time.perf_counter() if t0 is None else t0
-    if fit is None:
-        target = Target(model, track, pad_to=pad_to)
-        fit = fit_importance(target, seed, ImportanceSettings(n_draws=n_draws, rounds=rounds))
+    target = Target(model, track, pad_to=pad_to)
+    fit = fit_importance(target, seed, ImportanceSettings(n_draws=n_draws, rounds=rounds))
     draws = None
     if keep_draws:
         draws = {k: v[None] for k, v in fit.draws(len(fit.log_w), seed + 1).items()}

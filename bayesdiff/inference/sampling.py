@@ -240,9 +240,7 @@ def _sample_single(
 
 
 def _sample_grid(model: Model, track, tracks: list[Track], plan: Draws, seed: int, warn: bool):
-    """Posterior draws from the adaptive quadrature grid."""
-    for t in tracks:
-        t.require(model.min_points, f"the {model.name} model")
+    """Posterior draws from the adaptive quadrature grid (``tracks`` checked by the caller)."""
     t0 = time.perf_counter()
     pooled = isinstance(track, TrackSet)
     quad = Quadrature(model, tracks, pooled=pooled)
@@ -469,47 +467,48 @@ def _fast_tracks(
     bar,
     warn: bool,
 ) -> list[int]:
-    """Grid or importance-sampling posteriors, track by track; returns the tracks that
-    need NUTS (under "auto": where neither applies or passes its check)."""
-    quad = method in ("grid", "auto") and quadrature_reason(model, [tracks[0]]) is None
-    if method == "grid" and not quad:
+    """Grid or importance-sampling posteriors, track by track, in the order
+    :func:`sample` tries them (under "auto": the grid where it applies, importance
+    sampling where the grid fails or does not apply); returns the tracks left for
+    NUTS (under "auto": where neither applies nor passes its check)."""
+    reason = quadrature_reason(model, [tracks[0]]) if method in ("grid", "auto") else "-"
+    if method == "grid" and reason is not None:
         raise MethodError(
-            f"method='grid' does not apply to {model.name}: "
-            f"{quadrature_reason(model, [tracks[0]])}; use method='nuts'"
+            f"method='grid' does not apply to {model.name}: {reason}; use method='nuts'"
         )
+    n = plan.chains * plan.draws
     leftover = []
     for i, t in enumerate(tracks):
         pad = next_power_of_two(t.n_steps)
-        try:
-            if quad:
+        flat, used = None, None
+        if reason is None:
+            try:
                 q = Quadrature(model, [t], bucket="pow2", pooled=False)
                 q.run()
-                flat = {
-                    k: v[0]
-                    for k, v in q.draws(
-                        plan.chains * plan.draws, _track_seed(seed, i), jitter=True
-                    ).items()
-                }
+                flat = {k: v[0] for k, v in q.draws(n, _track_seed(seed, i), jitter=True).items()}
                 used = "grid"
+            except InferenceError:
+                if method == "grid":
+                    raise
+        if flat is None and method in ("importance", "auto"):
+            try:
+                target = Target(model, t, pad_to=pad)
+                fit = fit_importance(target, _track_seed(seed, i), enough=_fast_enough)
+            except InferenceError:
+                if method == "importance":
+                    raise
             else:
-                fit = fit_importance(
-                    Target(model, t, pad_to=pad), _track_seed(seed, i), enough=_fast_enough
-                )
-                if method == "auto" and not fit.posterior_ok():
-                    leftover.append(i)
-                    continue
-                if warn and not fit.posterior_ok():
-                    warnings.warn(
-                        f"{model.name}, track {t.id!r}: {fit.verdict('posterior')}",
-                        DiagnosticsWarning,
-                        stacklevel=3,
-                    )
-                flat = fit.draws(plan.chains * plan.draws, _track_seed(seed, i))
-                acc.importance_ess[i] = fit.ess
-                used = "importance"
-        except InferenceError:
-            if method != "auto":
-                raise
+                if method == "importance" or fit.posterior_ok():
+                    if warn and not fit.posterior_ok():
+                        warnings.warn(
+                            f"{model.name}, track {t.id!r}: {fit.verdict('posterior')}",
+                            DiagnosticsWarning,
+                            stacklevel=3,
+                        )
+                    flat = fit.draws(n, _track_seed(seed, i))
+                    acc.importance_ess[i] = fit.ess
+                    used = "importance"
+        if flat is None:
             leftover.append(i)
             continue
         params = {k: v.reshape(plan.chains, plan.draws, *v.shape[1:]) for k, v in flat.items()}
