@@ -312,6 +312,39 @@ def test_estimator_protocol_cell_labels_and_misspecification():
         cal.study([Bare()], "fbm", lengths=[10], n_tracks=4, progress=False)
 
 
+class _Bar:
+    """A stand-in for a tqdm bar: records its updates."""
+
+    def __init__(self):
+        self.steps, self.closed = [], False
+
+    def update(self, k=1):
+        self.steps.append(k)
+
+    def close(self):
+        self.closed = True
+
+
+def test_study_bar_counts_every_track_of_every_cell():
+    """The study's bar runs over tracks, not cells: an estimator that reports progress
+    gets it and moves it per track, the others move it by their cell's tracks."""
+    seen = []
+
+    class PerTrack(cal.Estimator):
+        name = "per-track"
+        reports_progress = True
+
+        def estimate(self, tracks, model=None, snr=math.inf, progress=False):
+            seen.append((progress.n, progress.total))
+            for _ in tracks:
+                progress.update(1)
+            n = len(tracks)
+            return cal.Estimate({"alpha": np.full(n, 0.5)}, {"alpha": np.full(n, 0.2)})
+
+    cal.study([cal.MSDFit(), PerTrack()], "fbm", lengths=[10, 12], n_tracks=4, progress=True)
+    assert seen == [(4, 16), (12, 16)]  # after MSD's cell of 4 tracks, then both of len 10
+
+
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
@@ -399,7 +432,9 @@ def test_bayes_grid_estimator_matches_truth_scale():
     spec = cal.study_models()["fbm"]
     truth = cal.simulate_truth(spec, 2, seed=3)
     ts = spec.model.simulate(seed=3, params=truth, n_steps=40, dt=0.05, dim=2, n_tracks=2)
-    est = cal.Bayes(draws=50, chains=2, method="grid").estimate(ts, spec.model)
+    bar = _Bar()  # a caller's bar (the study's): moved by one per track, left open
+    est = cal.Bayes(draws=50, chains=2, method="grid").estimate(ts, spec.model, progress=bar)
+    assert bar.steps == [1, 1] and not bar.closed
     assert est.draws["alpha"].shape == (100, 2) and est.draws["logD"].shape == (100, 2)
     assert np.all(np.abs(est.mean["alpha"] - truth["alpha"]) < 4 * est.sd["alpha"] + 0.05)
 

@@ -16,7 +16,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -105,6 +105,9 @@ class Estimator(Protocol):
     ``estimate`` receives the generating model of the tracks (with the study's
     priors) and the cell's signal-to-noise ratio; estimators that need a model
     (NUTS) use it unless they were given their own, others ignore it.
+    An estimator with ``reports_progress = True`` takes ``progress=`` in
+    ``estimate``: the study's bar, to move by one per finished track (the
+    study moves it by the cell's tracks for the others).
     ``fit_label`` names what the estimator fits in a cell: it fills the
     ``fit_model`` column and is part of the cell's file name, so it must change
     whenever the estimator's results would (another fit model, other network
@@ -117,6 +120,8 @@ class Estimator(Protocol):
 
     name: str
     max_tracks: Any = None
+    #: whether ``estimate`` takes ``progress=`` (a tqdm-like bar it moves per track)
+    reports_progress: ClassVar[bool] = False
 
     def estimate(self, tracks: TrackSet, model: Any, snr: float = math.inf) -> Estimate:
         """Estimates for every track of ``tracks`` (simulated by ``model``)."""
@@ -190,8 +195,15 @@ class Bayes(Estimator):
         """Fit ``model`` instead of the generating model, unless a model was given."""
         return dataclasses.replace(self, model=model) if self.model is None else self
 
-    def estimate(self, tracks: TrackSet, model, snr: float = math.inf) -> Estimate:
+    reports_progress: ClassVar[bool] = True
+
+    def estimate(
+        self, tracks: TrackSet, model, snr: float = math.inf, progress: Any = False
+    ) -> Estimate:
         """Posterior draws of every track under :meth:`fit_model`, thinned by ``thin``.
+
+        ``progress``: as in :func:`bayesdiff.sample_many` (False, True, or a
+        tqdm-like bar moved by one per track).
 
         Returns
         -------
@@ -207,10 +219,13 @@ class Bayes(Estimator):
             raise ValueError(f"Bayes.method must be one of {METHODS}, got {self.method!r}")
         t0 = time.perf_counter()
         idata = sample_many(m, tracks, draws=self.draws, tune=self.tune, chains=self.chains,
-                            seed=self.seed, progress=False, warn=False, method=self.method,
+                            seed=self.seed, progress=progress, warn=False, method=self.method,
                             **dict(self.sample_kwargs))  # fmt: skip
-        # grid and importance draws are independent: thinning is for NUTS chains
-        thin = self.thin if self.method == "nuts" else 1
+        # grid and importance draws are independent: thinning is for NUTS chains (all
+        # tracks are thinned alike where any of them fell back to NUTS)
+        cd = idata.constant_data if "constant_data" in idata.groups() else {}
+        used = set(np.asarray(cd["method"]).ravel()) if "method" in cd else {"nuts"}
+        thin = self.thin if "nuts" in used else 1
         raw = idata_draws(idata, m.param_names, thin=thin)
         seconds = time.perf_counter() - t0
         draws = flatten_params(raw, len(tracks), axis=1)

@@ -356,7 +356,9 @@ def study(
         from the first, analysed by NUTS estimators with the second (other
         estimators unchanged). Rows carry ``fit_model``.
     progress : bool
-        A tqdm bar over the cells.
+        A tqdm bar over every track of every cell, with the time left; it
+        moves per track for NUTS/grid/importance posteriors (:class:`Bayes`)
+        and per cell for the fast estimators.
     figures : bool
         Write the figures (with ``out``).
 
@@ -385,10 +387,7 @@ def study(
     snrs = [float(x) for x in snr]
     outp = Path(out) if out is not None else None
     cells = [(j, n, q, e) for j in jobs for n in lengths for q in snrs for e in estimators]
-    frames = []
-    bar = tqdm(total=len(cells), desc="calibration cells", unit="cell", disable=not progress)
-    tracks = _CellTracks(seed)
-    done: set = set()
+    plans, done = [], set()
     for (spec, fit_m), n, q, est in cells:
         est_use = est if fit_m is None else est.for_fit_model(fit_m)
         fit_name = est_use.fit_label(spec.model, q)
@@ -399,23 +398,36 @@ def study(
         # with other sizes or seed recomputes instead of reusing stale cells
         key = _cell_key(est.name, spec.label, n, q, fit_name, f"seed{seed}_{cap}of{nt}")
         if key in done or cap <= 0:  # duplicate (misspecified model also studied as itself)
-            bar.update(1)  # or an estimator told to skip this cell (max_tracks 0)
-            continue
+            continue  # or an estimator told to skip this cell (max_tracks 0)
         done.add(key)
+        plans.append((spec, est_use, fit_name, n, q, nt, cap, key))
+    frames = []
+    # one bar over every track of every cell: it moves per track where the estimator
+    # reports progress (Bayes), per cell otherwise; its time left covers the whole study
+    bar = tqdm(
+        total=sum(p[6] for p in plans),
+        desc=f"calibration ({len(plans)} cells)",
+        unit="track",
+        disable=not progress,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} [{elapsed}<{remaining}]",
+    )
+    tracks = _CellTracks(seed)
+    for spec, est_use, fit_name, n, q, nt, cap, key in plans:
         path = outp / "cells" / f"{key}.csv" if outp is not None else None
         if path is not None and path.exists():
             frames.append(pd.read_csv(path))
-            bar.update(1)
+            bar.update(cap)
             continue
         bar.set_postfix_str(key)
         truth, ts = tracks.get(spec, n, q, nt)
-        cell = {"estimator": est.name, "model": spec.label, "fit_model": fit_name,
+        cell = {"estimator": est_use.name, "model": spec.label, "fit_model": fit_name,
                 "length": n, "snr": q}  # fmt: skip
-        df = _run_cell(est_use, spec, cell, truth, ts, cap)
+        before = bar.n
+        df = _run_cell(est_use, spec, cell, truth, ts, cap, bar if progress else False)
         if path is not None:
             write_csv(df, path)
         frames.append(df)
-        bar.update(1)
+        bar.update(max(before + cap - bar.n, 0))  # what the estimator did not report
     bar.close()
     return _summarize_and_write(frames, outp, figures)
 
@@ -455,11 +467,17 @@ class _CellTracks:
         return self.value
 
 
-def _run_cell(est: Estimator, spec: SimSpec, cell: dict, truth, ts: TrackSet, cap: int):
-    """Run one estimator on the first ``cap`` tracks of a cell; its per-track table."""
+def _run_cell(
+    est: Estimator, spec: SimSpec, cell: dict, truth, ts: TrackSet, cap: int, bar: Any = False
+):
+    """Run one estimator on the first ``cap`` tracks of a cell; its per-track table
+    (``bar``: the study's, for estimators that report progress per track)."""
     ts_use = ts if cap >= len(ts) else TrackSet(list(ts)[:cap])
     truth_use = truth if cap >= len(ts) else {k: v[:cap] for k, v in truth.items()}
-    res = est.estimate(ts_use, spec.model, snr=cell["snr"])
+    if getattr(est, "reports_progress", False) and bar is not False:
+        res = est.estimate(ts_use, spec.model, snr=cell["snr"], progress=bar)
+    else:
+        res = est.estimate(ts_use, spec.model, snr=cell["snr"])
     return _per_track_rows(res, truth_use, cell, spec.label)
 
 

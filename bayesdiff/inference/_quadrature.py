@@ -2,7 +2,8 @@
 
 For FBM and Brownian motion (any of drift, noise and gaps) the evidence and
 the posterior are integrals over at most three coordinates: ``alpha``, the
-noise-to-diffusion ratio and ``log D``; the drift is integrated analytically.
+noise-to-diffusion ratio and ``log D``; the drift is integrated at each node
+(analytically under a Normal prior, by a 1-D rule per coordinate under any other).
 For the Langevin model they are ``log k``, the noise ratio and ``log D``, with
 the trap centre and the drift integrated analytically. :class:`Quadrature`
 evaluates them by adaptive tensor Gauss-Legendre rules on closed-form
@@ -25,7 +26,7 @@ from jax.scipy.special import logsumexp
 from ..errors import InferenceError
 from ..models.base import Model
 from ..tracks import Track
-from ._quadrature_models import make_problem, problem_reason
+from ._quadrature_models import block_log_density, block_window, make_problem, problem_reason
 
 __all__ = [
     "Quadrature",
@@ -39,9 +40,10 @@ _LOG2PI = math.log(2.0 * math.pi)
 def quadrature_reason(model: Model, tracks: Sequence[Track]) -> str | None:
     """Why quadrature does not apply to ``model`` and ``tracks`` (None if it does).
 
-    It needs an FBM/Brownian or Langevin model; a scalar ``Normal`` prior on
-    the drift (integrated analytically) and, for Langevin, on the trap centre
-    (:class:`~bayesdiff.models.StationaryCentre` or a ``Normal``); scalar
+    It needs an FBM/Brownian or Langevin model; a scalar prior on the drift
+    (any for FBM/Brownian; a ``Normal`` for Langevin) and, for Langevin, on
+    the trap centre (:class:`~bayesdiff.models.StationaryCentre` or a
+    ``Normal``); scalar
     priors on positive numbers for ``D``, ``k`` and ``sigma``; priors on
     ``alpha``, ``k`` and ``sigma`` whose range it can bound (bounded support,
     or quantiles from the prior's ``icdf`` or ``cdf``; a bound at zero is
@@ -61,14 +63,24 @@ def _gl(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def log_integrand_fn(
-    noise: bool, drift: int, priors: dict, consts: dict, scale: str = "increments"
+    noise: bool,
+    drift: int,
+    priors: dict,
+    consts: dict,
+    scale: str = "increments",
+    block_rule: str = "normal",
 ):
     """The log of the integrand in ``lam = log D`` at one outer node ``(x, u)``, and its limits.
 
-    ``drift`` is the number of coefficients per coordinate with fixed-scale
-    Normal priors (``priors["b_loc"]``, ``priors["b_scale"]``) integrated
-    analytically at each node: 0, 1 (FBM's drift, or a Langevin centre) or 2
-    (a Langevin centre and drift). ``scale`` says how the variance scale
+    ``drift`` is the number of coefficients per coordinate integrated at each
+    node: 0, 1 (FBM's drift, or a Langevin centre) or 2 (a Langevin centre
+    and drift). With ``block_rule`` "normal" their priors are fixed-scale
+    Normals (``priors["b_loc"]``, ``priors["b_scale"]``), integrated
+    analytically; with "linear" or "log" (one coefficient only) the prior is
+    any scalar density ``priors["b_prior"]``, integrated per coordinate by
+    Gauss-Legendre against the coefficient's Gaussian likelihood (see
+    :func:`block_window`) in the coefficient itself or in its logarithm.
+    ``scale`` says how the variance scale
     ``s`` and ``sigma`` follow from ``lam``: ``"increments"`` (FBM/Brownian,
     ``x = alpha``): ``log s = lam + alpha log dt``, ``log sigma = (u + log s)/2``;
     ``"langevin"`` (``x = log k``): ``log s = lam - log k``,
@@ -82,7 +94,9 @@ def log_integrand_fn(
         ell = lam + alpha * logdt if increments else lam - alpha  # log s
         s_inv = jnp.exp(-ell)
         out = -0.5 * N * (_LOG2PI + ell) - 0.5 * logdet - 0.5 * jnp.sum(Q) * s_inv
-        if drift == 1:
+        if drift == 1 and block_rule != "normal":
+            out = out + _block_numeric(B, A, s_inv, priors["b_prior"], consts, block_rule)
+        elif drift == 1:
             m, sv2 = priors["b_loc"], priors["b_scale"] ** 2
             a = A * s_inv + 1.0 / sv2
             b = B * s_inv + m / sv2
@@ -111,6 +125,22 @@ def log_integrand_fn(
         return lo, hi
 
     return f, limits
+
+
+#: Gauss-Legendre nodes of the numerical integral over a coefficient with a non-Normal prior
+N_BLOCK = 64
+
+
+def _block_numeric(B, A, s_inv, prior, consts, block_rule: str) -> jax.Array:
+    """``sum_j log int exp(-s_inv (A b^2 - 2 B_j b) / 2) p(b) db`` by Gauss-Legendre."""
+    lo, hi, mu, prec = block_window(B, A, s_inv, consts, block_rule)
+    x, logw = _gl(N_BLOCK)
+    half = 0.5 * (hi - lo)
+    t = 0.5 * (lo + hi)[..., None] + half[..., None] * x
+    vals = block_log_density(t, mu[..., None], prec, prior, block_rule) + logw
+    vals = jnp.where(jnp.isnan(vals), -jnp.inf, vals)
+    log_int = jnp.where(half > 0, logsumexp(vals, axis=-1) + jnp.log(half), -jnp.inf)
+    return jnp.sum(0.5 * B * B * s_inv / A + log_int)
 
 
 def _log_frame(logk: jax.Array, logdt: jax.Array) -> jax.Array:
@@ -144,7 +174,7 @@ def _gl_padded(n: int) -> tuple[jax.Array, jax.Array]:
     )
 
 
-@partial(jax.jit, static_argnames=("noise", "drift", "nodes", "scale"))
+@partial(jax.jit, static_argnames=("noise", "drift", "nodes", "scale", "block_rule"))
 def _inner(
     st,
     alpha,
@@ -156,11 +186,12 @@ def _inner(
     drift: int,
     nodes: bool = False,
     scale: str = "increments",
+    block_rule: str = "normal",
 ):
     """``log int exp f(lam) dlam`` at each outer node: Gauss-Legendre ``rule``
     (nodes, log weights) on a window around the conditional mode, found by
     safeguarded Newton steps."""
-    f, limits = log_integrand_fn(noise, drift, priors, consts, scale)
+    f, limits = log_integrand_fn(noise, drift, priors, consts, scale, block_rule)
     x, logw = rule
     N = consts["N"]
 
@@ -295,6 +326,7 @@ class Quadrature:
             pb.block,
             nodes=nodes,
             scale=pb.scale,
+            block_rule=pb.block_rule,
         )
 
     def _padded(self, x, u, i: int, size: int):

@@ -45,7 +45,44 @@ from ..models.langevin import Langevin, StationaryCentre
 from ..models.priors import support_bounds, support_range
 from ..tracks import Track, TrackSet
 
-__all__ = ["problem_reason", "make_problem", "IncrementProblem", "LangevinProblem", "Problem"]
+__all__ = [
+    "problem_reason",
+    "make_problem",
+    "block_window",
+    "block_log_density",
+    "IncrementProblem",
+    "LangevinProblem",
+    "Problem",
+]
+
+
+#: half-width of its window around the likelihood's mode, in likelihood sds
+BLOCK_HALF_WIDTH = 10.0
+
+
+def block_window(B, A, s_inv, consts, block_rule: str):
+    """Window of the integral over one coefficient per coordinate: the coefficient's
+    Gaussian likelihood (mean ``B / A``, precision ``A s_inv``) within
+    :data:`BLOCK_HALF_WIDTH` sds, clipped to the prior's range ``[b_lo, b_hi]``;
+    with ``block_rule`` "log" the window of the logarithm (a prior on a
+    positive range spanning decades). Returns the window's ends, the mean and
+    the precision."""
+    prec = A * s_inv
+    mu = B / A
+    half = BLOCK_HALF_WIDTH / jnp.sqrt(prec)
+    lo = jnp.maximum(consts["b_lo"], mu - half)
+    hi = jnp.minimum(consts["b_hi"], mu + half)
+    if block_rule == "log":
+        lo, hi = jnp.log(lo), jnp.log(jnp.maximum(hi, lo))
+    return lo, hi, mu, prec
+
+
+def block_log_density(t, mu, prec, prior, block_rule: str):
+    """Log of (coefficient likelihood x prior x Jacobian) at ``t`` (the coefficient, or
+    its logarithm), without the constant ``B^2 s_inv / (2 A)`` of the likelihood."""
+    v = jnp.exp(t) if block_rule == "log" else t
+    out = -0.5 * prec * (v - mu) ** 2 + prior.log_prob(v)
+    return out + t if block_rule == "log" else out
 
 
 # -- which models and priors ------------------------------------------------------------
@@ -58,10 +95,17 @@ def problem_reason(model: Model, tracks: Sequence[Track]) -> str | None:
         )
     if len({float(t.dt) for t in tracks}) > 1:
         return "the pooled tracks have different frame intervals"
-    if model.drift:
+    if model.drift and isinstance(model, Langevin):
         reason = _normal_reason(model, "v", "the drift is integrated analytically")
         if reason:
             return reason
+    if model.drift and isinstance(model, IncrementModel):
+        d = model.prior("v")
+        if d.event_shape != () or d.batch_shape != ():
+            return (
+                f"the prior of v, {describe_prior(d)}, is not a scalar prior "
+                "(one applies to each coordinate)"
+            )
     for p in ("D", "k", "sigma"):
         if p in model.param_names:
             d = model.prior(p)
@@ -145,6 +189,7 @@ class Problem:
     x_fixed: float = 1.0
     n_coarse_x: int = 16
     block: int = 0
+    block_rule: str = "normal"
     scale: str = "increments"
     zoom: bool = False
 
@@ -186,9 +231,21 @@ class Problem:
         return sum(int(d.mask.shape[0]) for d, _ in self.batches)
 
     def _set_block(self, names: Sequence[str]) -> None:
-        """Priors of the coefficients integrated at each ``lam`` node (scalar Normals)."""
+        """Priors of the coefficients integrated at each ``lam`` node: scalar Normals
+        (analytically), or for one coefficient any scalar prior (numerically, in the
+        coefficient or, for a prior on a positive range, in its logarithm)."""
         self.block = len(names)
         if not names:
+            return
+        if len(names) == 1 and type(self.model.prior(names[0])) not in (
+            dist.Normal,
+            StationaryCentre,
+        ):
+            prior = self.model.prior(names[0])
+            lo, hi = support_range(prior) or support_bounds(prior)
+            self.block_rule = "log" if support_bounds(prior)[0] > 0.0 else "linear"
+            self.priors["b_prior"] = prior
+            self.consts["b_lo"], self.consts["b_hi"] = jnp.asarray(lo), jnp.asarray(hi)
             return
         locs = [jnp.asarray(self.model.prior(p).loc) for p in names]
         scales = [jnp.asarray(self.model.prior(p).scale) for p in names]
@@ -198,7 +255,11 @@ class Problem:
             self.priors["b_loc"], self.priors["b_scale"] = jnp.stack(locs), jnp.stack(scales)
 
     def _block_draw(self, B, A, s_inv, rng) -> np.ndarray:
-        """Draws of the block coefficients from their Gaussian conditional, shape (n, d[, 2])."""
+        """Draws of the block coefficients from their conditional, shape (n, d[, 2]):
+        exact Gaussian draws under Normal priors, else inverse-cdf draws on a fine
+        grid of the window the evidence integrates over."""
+        if self.block_rule != "normal":
+            return self._block_draw_numeric(B, A, s_inv, rng)
         m, sd = np.asarray(self.priors["b_loc"]), np.asarray(self.priors["b_scale"])
         sv2 = sd**2
         if self.block == 1:
@@ -212,6 +273,31 @@ class Problem:
         z = rng.standard_normal(mean.shape)
         dev = np.linalg.solve(np.swapaxes(L, -1, -2), z)
         return np.swapaxes(mean + dev, -1, -2)  # (n, d, 2)
+
+    #: cells of the grid that draws a coefficient with a non-Normal prior
+    N_BLOCK_DRAW = 512
+
+    def _block_draw_numeric(self, B, A, s_inv, rng, chunk: int = 2048) -> np.ndarray:
+        """One coefficient per coordinate with a non-Normal prior: a cell of a uniform
+        grid over the window (in the coefficient or its log) with probability
+        proportional to the density at its midpoint, then a uniform draw in it."""
+        B = np.asarray(B)
+        A = np.broadcast_to(np.asarray(A).reshape(-1), B.shape[:1])
+        rule, prior, out = self.block_rule, self.priors["b_prior"], np.empty(B.shape)
+        h = (np.arange(self.N_BLOCK_DRAW) + 0.5) / self.N_BLOCK_DRAW
+        for i in range(0, B.shape[0], chunk):
+            b, a, si = B[i : i + chunk], A[i : i + chunk, None], s_inv[i : i + chunk, None]
+            lo, hi, mu, prec = (np.asarray(z) for z in block_window(b, a, si, self.consts, rule))
+            t = lo[..., None] + (hi - lo)[..., None] * h
+            logp = block_log_density(jnp.asarray(t), mu[..., None], prec[..., None], prior, rule)
+            logp = np.where(np.isnan(logp), -np.inf, np.asarray(logp))
+            p = np.exp(logp - np.max(logp, axis=-1, keepdims=True))
+            cum = np.cumsum(p, axis=-1)
+            r = rng.uniform(size=cum.shape[:-1]) * cum[..., -1]
+            k = np.minimum((cum < r[..., None]).sum(-1), self.N_BLOCK_DRAW - 1)
+            tt = lo + (hi - lo) * (k + rng.uniform(size=k.shape)) / self.N_BLOCK_DRAW
+            out[i : i + chunk] = np.exp(tt) if rule == "log" else tt
+        return out
 
     # interface -------------------------------------------------------------------------
     def stats(self, x: np.ndarray, u: np.ndarray) -> tuple:

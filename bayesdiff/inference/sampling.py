@@ -9,10 +9,12 @@ quadrature of :mod:`._quadrature`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -331,7 +333,7 @@ def sample_many(
     tune: int = 1000,
     chains: int = 4,
     seed: int = 0,
-    progress: bool = True,
+    progress: Any = True,
     *,
     method: str = "nuts",
     chunk_size: int | None = None,
@@ -352,8 +354,12 @@ def sample_many(
     ----------
     model : bayesdiff.models.Model
     tracks : TrackSet
-    draws, tune, chains, seed, progress
+    draws, tune, chains, seed
         As in :func:`sample`.
+    progress : bool or tqdm-like
+        Show a progress bar over tracks (with the time left); or a bar of the
+        caller's (anything with ``update(n)``, e.g. a calibration study's),
+        moved by one per finished track and left open.
     chunk_size : int, optional
         Tracks per compiled batch (default: up to 16, fewer for small sets; with
         more, every NUTS iteration waits for the deepest tree among more chains).
@@ -398,15 +404,19 @@ def sample_many(
     t0 = time.perf_counter()
     acc = _ManyResults(len(tracks), plan, int(tracks.lengths.max()) - 1)
     label = "NUTS" if method == "nuts" else method
-    bar = tqdm(
-        total=len(tracks),
-        desc=f"{model.name} {label} x {len(tracks)} tracks",
-        unit="track",
-        disable=not progress,
-        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} [{elapsed}<{remaining}]",
-    )
+    if hasattr(progress, "update"):  # the caller's bar: moved, not closed
+        bar, scope = progress, contextlib.nullcontext()
+    else:
+        bar = tqdm(
+            total=len(tracks),
+            desc=f"{model.name} {label} x {len(tracks)} tracks",
+            unit="track",
+            disable=not progress,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} [{elapsed}<{remaining}]",
+        )
+        scope = bar
     master = jax.random.PRNGKey(seed)
-    with bar:
+    with scope:
         todo = list(range(len(tracks)))
         if method != "nuts":
             todo = _fast_tracks(model, tracks, method, plan, seed, acc, bar, warn)
