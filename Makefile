@@ -21,12 +21,13 @@ demo: $(STAMP)
 	$(VENV)/bin/bayesdiff demo --out demo-output
 
 # the suite's files run on every core (pytest-xdist; one file stays on one worker, so
-# its module fixtures are built once)
+# its module fixtures are built once; the slowest files first, see tests/conftest.py)
 test: $(TSTAMP)
-	$(PY) -m pytest -q -n auto --dist loadfile
+	$(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder
 
+# the long statistical runs: test by test on every core
 test-slow: $(TSTAMP)
-	$(PY) -m pytest -q -n auto --dist loadfile -m slow
+	$(PY) -m pytest -q -n auto --dist load -m slow
 
 lint: $(TSTAMP)
 	$(VENV)/bin/ruff check bayesdiff tests benchmarks examples

@@ -110,9 +110,30 @@ def evidences_agree(a: bd.Evidence, b: bd.Evidence, k: float = 4.0) -> bool:
     return abs(a.log_z - b.log_z) <= k * math.hypot(ea, eb)
 
 
+#: scale parameters, compared on the log scale
+LOG_SCALE = ("D", "k", "sigma")
+
+
 def means_agree(x: dict, y: dict, names, tol: float = 0.1) -> bool:
-    """Posterior means within ``tol`` posterior sds (the sd of ``x``)."""
-    return all(abs(np.mean(x[p]) - np.mean(y[p])) <= tol * np.std(x[p]) for p in names)
+    """Posterior means within ``tol`` posterior sds (the sd of ``x``); the scale
+    parameters ``D``, ``k`` and ``sigma`` on the log scale.
+
+    On the linear scale the mean of ``D`` hangs on a thin far tail: in the
+    FBM + noise posteriors of the table, the 0.2 % of the mass at alpha > 1.5
+    (where D = s / dt^alpha is ten times larger) moves E[D] by about 0.1
+    posterior sd. Quadrature, importance sampling and NUTS + bridge sampling
+    agree on that mass on a prior truncated to alpha > 1.5 (0.00213, 0.00212,
+    0.00212), but a 4 x 1000-draw NUTS run holds a handful of such draws, so its
+    linear-scale mean is off by that much while its diagnostics pass. On the
+    log scale the tail moves the mean by < 0.02 sd.
+    """
+
+    def t(p, v):
+        return np.log(v) if p in LOG_SCALE else np.asarray(v)
+
+    return all(
+        abs(np.mean(t(p, x[p])) - np.mean(t(p, y[p]))) <= tol * np.std(t(p, x[p])) for p in names
+    )
 
 
 def diagnostics_pass(idata) -> bool:
@@ -160,12 +181,14 @@ def test_drift_prior_that_is_not_normal(noisy_track):
 
 
 def test_named_errors_where_quadrature_cannot(noisy_track):
-    """A Langevin drift prior that is not Normal: grid and quadrature say so, naming the
-    parameter, prior and the method to use; "auto" picks one that works."""
-    m = bd.models.Langevin(drift=True, priors={"v": dist.Laplace(0.0, 1.0)})
-    with pytest.raises(MethodError, match=r"prior of v, Laplace.*method='nuts'"):
+    """A prior on sigma with neither bounds nor quantiles (a folded Normal: no cdf, no
+    icdf): grid and quadrature say so, naming the parameter, prior and the method to
+    use; "auto" picks one that works. (A Langevin drift prior that is not Normal is
+    refused alike: tests/test_langevin_quadrature.py.)"""
+    m = bd.models.FBM(noise=True, priors={"sigma": dist.FoldedDistribution(dist.Normal(0, 0.1))})
+    with pytest.raises(MethodError, match=r"prior of sigma, FoldedDistribution.*method='nuts'"):
         bd.sample(m, noisy_track, method="grid")
-    with pytest.raises(MethodError, match=r"prior of v, Laplace.*'importance' or 'bridge'"):
+    with pytest.raises(MethodError, match=r"prior of sigma, Folded.*'importance' or 'bridge'"):
         bd.evidence(m, noisy_track, method="quadrature")
     ev = bd.evidence(m, noisy_track, n_draws=1000)
     assert ev.method in ("importance", "bridge") and np.isfinite(ev.log_z)

@@ -155,14 +155,15 @@ def test_sample_many_compiles_once_per_bucket():
 
 
 def test_sample_many_ragged_and_recovery():
-    """Ragged tracks: NaN padding, ids as coordinates, recovery (Brownian, well identified)."""
+    """Ragged tracks: NaN padding, ids as coordinates, recovery (Brownian, well identified);
+    the lengths fall in two buckets (32 and 64 steps)."""
     m = bd.models.Brownian()
     ts = bd.TrackSet(
         [
             bd.Track(
                 m.simulate(s, {"D": 0.3}, n_steps=n, dt=0.05, dim=2)[0].positions, 0.05, id=f"t{s}"
             )
-            for s, n in enumerate([40, 60, 100, 25])
+            for s, n in enumerate([40, 60, 50, 25])
         ]
     )
     with warnings.catch_warnings():
@@ -170,7 +171,7 @@ def test_sample_many_ragged_and_recovery():
         idata = bd.sample_many(m, ts, draws=150, tune=150, chains=2, progress=False)
     assert list(idata.posterior.track.values) == ["t0", "t1", "t2", "t3"]
     ll = idata.log_likelihood.obs
-    assert ll.shape[-1] == 100 and np.isnan(ll.sel(track="t3")[0, 0, 25:]).all()
+    assert ll.shape[-1] == 60 and np.isnan(ll.sel(track="t3")[0, 0, 25:]).all()
     assert np.isfinite(ll.sel(track="t3")[0, 0, :25]).all()
     D = idata.posterior.D
     z = (D.mean(("chain", "draw")) - 0.3) / D.std(("chain", "draw"))
@@ -180,7 +181,8 @@ def test_sample_many_ragged_and_recovery():
 
 
 def test_sample_many_equals_single_track_fit():
-    """A padded track in sample_many has the same posterior as its own fit (within MC error)."""
+    """A padded track in sample_many has the same posterior as its own exact (grid)
+    posterior: means within 4 Monte Carlo standard errors."""
     m = bd.models.Brownian(noise=True)
     ts = bd.TrackSet(
         [
@@ -192,12 +194,11 @@ def test_sample_many_equals_single_track_fit():
             for s, n in enumerate([40, 60])
         ]
     )
-    kw = dict(draws=300, tune=300, chains=2, progress=False, warn=False)
-    many = bd.sample_many(m, ts, **kw)
-    one = bd.sample(m, ts[1], **kw)
+    many = bd.sample_many(m, ts, draws=300, tune=300, chains=2, progress=False, warn=False)
+    one = bd.sample(m, ts[1], method="grid", draws=2000, chains=2, seed=0)
     for p in ("D", "sigma"):
         a, b = many.posterior[p].sel(track=1), one.posterior[p]
-        se = np.sqrt(float(a.var()) / 100 + float(b.var()) / 100)  # ESS >= 100 per fit
+        se = np.sqrt(float(a.var()) / 100 + float(b.var()) / 4000)  # NUTS ESS >= 100 per fit
         assert abs(float(a.mean()) - float(b.mean())) < 4 * se
 
 
