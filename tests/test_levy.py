@@ -262,7 +262,7 @@ def test_renewal_loglik_gradient_equals_autodiff(dim):
     tr = m.simulate(seed=1, params=PARAMS, n_steps=40, dt=0.05, dim=dim)[0]
     data, _ = as_data(tr, pad_to=45)
     p = {"alpha": jnp.asarray(1.4), "v": jnp.asarray(2.1), "sigma": jnp.asarray(0.06)}
-    parts = m.hmm_parts(p, data)
+    parts = jax.jit(m.hmm_parts)(p, data)  # one program, not hundreds of eager ones
     args = tuple(range(6))
     v_ref, g_ref = jax.jit(
         jax.value_and_grad(lambda *a: hmm.renewal_forward(*a, mask=data.mask)[0], argnums=args)
@@ -374,7 +374,7 @@ def test_jit_vmap_grad(dim):
     ts = m.simulate(seed=0, params=PARAMS, n_steps=20, dt=0.05, dim=dim, n_tracks=3)
     data, regular = as_data(ts[0])
     p = {k: jnp.asarray(v) for k, v in PARAMS.items()}
-    pw = m.pointwise_from_data(p, data, regular)
+    pw = jax.jit(m.pointwise_from_data, static_argnums=2)(p, data, regular)
     assert pw.shape == (20,) and np.all(np.isfinite(pw))
     f = jax.jit(lambda q, d: m.loglik_from_data(q, d, True))
     np.testing.assert_allclose(f(p, data), pw.sum(), rtol=1e-12)
