@@ -400,12 +400,12 @@ def study(
         if key in done or cap <= 0:  # duplicate (misspecified model also studied as itself)
             continue  # or an estimator told to skip this cell (max_tracks 0)
         done.add(key)
-        plans.append((spec, est_use, fit_name, n, q, nt, cap, key))
+        plans.append(_Cell(spec, est_use, fit_name, n, q, nt, cap, key))
     frames = []
     # one bar over every track of every cell: it moves per track where the estimator
     # reports progress (Bayes), per cell otherwise; its time left covers the whole study
     bar = tqdm(
-        total=sum(p[6] for p in plans),
+        total=sum(c.cap for c in plans),
         desc=f"calibration ({len(plans)} cells)",
         unit="track",
         disable=not progress,
@@ -444,6 +444,20 @@ def _jobs(simulator_spec, misspecified: Mapping | None) -> list[tuple[SimSpec, A
         fit_m = fit if not isinstance(fit, str) else from_name(fit)
         jobs.append((s, fit_m))
     return jobs
+
+
+class _Cell(NamedTuple):
+    """One study cell to run: generating spec, estimator, fit label, length, SNR,
+    tracks simulated, tracks the estimator sees, and the cell's file key."""
+
+    spec: SimSpec
+    est: Estimator
+    fit_name: str
+    n: int
+    snr: float
+    n_tracks: int
+    cap: int
+    key: str
 
 
 class _CellTracks:
