@@ -197,9 +197,9 @@ def posterior_result(
     diag = _arviz.diagnostics(idata)
     msgs = _arviz.warn_diagnostics(diag, stacklevel=4) if warn else []
     summary_attrs = {
-        "max_r_hat": float(np.nanmax(diag["r_hat"])),
-        "min_ess_bulk": float(np.nanmin(diag["ess_bulk"])),
-        "min_ess_tail": float(np.nanmin(diag["ess_tail"])),
+        "max_r_hat": _finite_extreme(np.max, diag["r_hat"]),
+        "min_ess_bulk": _finite_extreme(np.min, diag["ess_bulk"]),
+        "min_ess_tail": _finite_extreme(np.min, diag["ess_tail"]),
         "divergences": n_div,
         "diagnostic_warnings": len(msgs),
     }
@@ -218,3 +218,11 @@ def param_dims(model: Model, p: str, n_extra: int, dim: int) -> list[str]:
     if n_extra == 1 and p in model.vector_params:
         return ["coord"]
     return [f"{p}_dim_{i}" for i in range(n_extra)]
+
+
+def _finite_extreme(extreme, values) -> float:
+    """``extreme`` (np.max or np.min) of the values that are not NaN; NaN where there
+    are none (a single chain has no R-hat)."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    return float(extreme(v)) if v.size else float("nan")
