@@ -13,9 +13,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-$(TSTAMP): $(STAMP)
+# on a fresh clone `make test` installs the package and its test tools in one pip run
+$(TSTAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
-	touch $@
+	touch $(STAMP) $@
 
 demo: $(STAMP)
 	$(VENV)/bin/bayesdiff demo --out demo-output

@@ -329,7 +329,7 @@ def test_other_models_accept_users_priors(model, priors):
 def test_nuts_starts_inside_a_bounded_prior(noisy_track):
     """A data-based start outside the user's prior (D ~ Beta(2, 2) on (0, 0.05), below
     the track's crude estimate) falls back to the prior medians instead of failing."""
-    m = bd.models.FBM(noise=True, priors={"D": scaled_beta(2.0, 2.0, 0.0, 0.05)})
+    m = bd.models.Brownian(noise=True, priors={"D": scaled_beta(2.0, 2.0, 0.0, 0.05)})
     idata = bd.sample(m, noisy_track, draws=30, tune=30, chains=2, seed=0, progress=False,
                       warn=False)  # fmt: skip
     d = np.asarray(idata.posterior["D"])

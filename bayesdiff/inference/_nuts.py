@@ -183,13 +183,10 @@ def run_lanes(
     per = math.ceil(n_lanes / n_dev)
     idx = np.arange(n_dev * per) % n_lanes
 
-    def shard(a):
-        a = jnp.asarray(a)[idx]
-        return (
-            a.reshape(n_dev, *jnp.shape(a)[1:])
-            if per == 1
-            else a.reshape(n_dev, per, *jnp.shape(a)[1:])
-        )
+    def shard(a):  # on the host: NumPy indexing compiles nothing
+        a = np.asarray(a)[idx]
+        a = a.reshape(n_dev, *a.shape[1:]) if per == 1 else a.reshape(n_dev, per, *a.shape[1:])
+        return jax.device_put(a)
 
     z0 = jax.tree.map(shard, z0)
     keys = shard(keys)

@@ -86,11 +86,11 @@ def as_data(obj: Track | Batch, pad_to: int | None = None) -> tuple[TrackData, b
     if isinstance(obj, Batch):
         return (
             TrackData(
-                jnp.asarray(obj.increments, jnp.float64),
-                jnp.asarray(obj.lags, jnp.float64),
-                jnp.asarray(obj.mask),
-                jnp.asarray(obj.dt, jnp.float64),
-                jnp.asarray(obj.start, jnp.float64),
+                _on_device(obj.increments, np.float64),
+                _on_device(obj.lags, np.float64),
+                _on_device(obj.mask, bool),
+                _on_device(obj.dt, np.float64),
+                _on_device(obj.start, np.float64),
             ),
             bool(obj.regular),
         )
@@ -104,13 +104,19 @@ def as_data(obj: Track | Batch, pad_to: int | None = None) -> tuple[TrackData, b
     lags[:n] = obj.lags
     mask = np.arange(size) < n
     data = TrackData(
-        jnp.asarray(inc),
-        jnp.asarray(lags),
-        jnp.asarray(mask),
-        jnp.asarray(obj.dt, jnp.float64),
-        jnp.asarray(obj.positions[0]),
+        _on_device(inc, np.float64),
+        _on_device(lags, np.float64),
+        _on_device(mask, bool),
+        _on_device(obj.dt, np.float64),
+        _on_device(obj.positions[0], np.float64),
     )
     return data, not obj.has_gaps
+
+
+def _on_device(x, dtype) -> jax.Array:
+    """A host value as a JAX array of ``dtype``. ``jax.device_put`` of a NumPy array
+    compiles nothing; ``jnp.asarray`` compiles a small program for every new shape."""
+    return jax.device_put(np.asarray(x, dtype))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -442,7 +448,7 @@ class Model:
                 v = np.broadcast_to(v.reshape(n_tracks, *v.shape[1:]), (n_tracks, *shape))
             else:
                 raise ParameterError(f"{self.name}: parameter {p} has shape {v.shape}")
-            ok = np.asarray(self.prior(p).support(jnp.asarray(v)))
+            ok = np.asarray(self.prior(p).support(v))  # NumPy in, NumPy out: nothing compiled
             if not np.all(np.isfinite(v)) or not np.all(ok):
                 raise ParameterError(f"{self.name}: parameter {p} is outside its prior support")
             out[p] = v
