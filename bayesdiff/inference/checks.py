@@ -29,7 +29,6 @@ from functools import partial
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -226,7 +225,8 @@ def model_check(
     rep_pos = np.stack([t.positions for t in reps])  # (R, n_points, dim)
     n_obs = 1 if method == "sampled" else n_replicates  # distinct parameter values
     all_params = {
-        p: jnp.asarray(np.concatenate([a[:n_obs], a]), jnp.float64) for p, a in params.items()
+        p: jax.device_put(np.concatenate([a[:n_obs], a]).astype(np.float64))
+        for p, a in params.items()
     }
     rows, skipped, logliks = [], [], {}
     for n in scales:
@@ -240,7 +240,7 @@ def model_check(
         # observed and replicates in one batch (the observed once per distinct draw)
         data_obs, regular = as_data(obs, pad_to=track.n_steps)
         batch = jax.tree.map(
-            lambda a, b: jnp.concatenate([a, b]),
+            lambda a, b: jax.device_put(np.concatenate([a, b])),
             _broadcast(data_obs, n_obs),
             _replicate_data(data_obs, rep_pos[:, keep]),
         )
@@ -301,7 +301,8 @@ def _draws(model: Model, track: Track, idata: Any) -> dict[str, np.ndarray]:
 
 
 def _broadcast(data: TrackData, R: int) -> TrackData:
-    return TrackData(*(jnp.broadcast_to(a, (R, *jnp.shape(a))) for a in data))
+    """``R`` copies of one track's data, as host (NumPy) arrays."""
+    return TrackData(*(np.broadcast_to(np.asarray(a), (R, *np.shape(a))) for a in data))
 
 
 def _replicate_data(obs: TrackData, positions: np.ndarray) -> TrackData:
@@ -310,7 +311,7 @@ def _replicate_data(obs: TrackData, positions: np.ndarray) -> TrackData:
     inc = np.zeros((R, *obs.increments.shape))
     inc[:, : n_pts - 1] = np.diff(positions, axis=1)
     batch = _broadcast(obs, R)
-    return batch._replace(increments=jnp.asarray(inc), start=jnp.asarray(positions[:, 0]))
+    return batch._replace(increments=inc, start=np.asarray(positions[:, 0], np.float64))
 
 
 def _batched_loglik(model: Model, regular: bool):

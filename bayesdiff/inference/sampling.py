@@ -603,18 +603,17 @@ def _sample_bucket(
         build=lambda: _nuts.constrainer(model_fn, model, lane_axis=0),
     )
     pointwise = pointwise_program(model, regular, "lanes", lane_axis=0)
+    host_b = jax.tree.map(np.asarray, data_b)  # chunks and lanes are cut on the host
     for start in range(0, len(batch.index), size):
         sel = np.arange(start, start + size) % len(batch.index)  # pad the last chunk
         n_real = min(size, len(batch.index) - start)
-        data_c = jax.tree.map(lambda a, sel=sel: a[sel], data_b)
+        data_c = jax.tree.map(lambda a, sel=sel: jax.device_put(a[sel]), host_b)
         z0 = init((data_c,))
         lane = np.repeat(np.arange(size), chains)  # lanes: track-major, chain-minor
-        data_l = jax.tree.map(lambda a, lane=lane: a[lane], data_c)
+        data_l = jax.tree.map(lambda a, s=sel, ln=lane: jax.device_put(a[s][ln]), host_b)
         glob = batch.index[sel] if to_global is None else to_global[batch.index[sel]]
-        ks = jnp.stack([jax.random.fold_in(master, int(i)) for i in glob])
-        ks = jax.vmap(lambda k: jax.random.split(k, chains * 2).reshape(chains, 2, -1))(ks)
-        ks = ks.reshape(size * chains, 2, -1)
-        z0l = jax.tree.map(lambda a, lane=lane: a[lane], z0)
+        ks = _lane_keys(master, np.asarray(glob, np.uint32), chains)
+        z0l = jax.tree.map(lambda a, lane=lane: jax.device_put(np.asarray(a)[lane]), z0)
         z0l = jax.vmap(_nuts.jitter)(z0l, ks[:, 0])
         if start == 0:
             _nuts.check_finite_start(
@@ -635,6 +634,15 @@ def _sample_bucket(
             ll.reshape(size, chains, plan.draws, -1)[:n_real],
             [tracks[int(gi)].n_steps for gi in where],
         )
+
+
+@partial(jax.jit, static_argnums=2)
+def _lane_keys(master: jax.Array, ids: jax.Array, chains: int) -> jax.Array:
+    """Per lane (track-major, chain-minor) a pair of keys (start jitter, NUTS), from the
+    tracks' global indices: a track's draws do not depend on its chunk."""
+    ks = jax.vmap(lambda i: jax.random.fold_in(master, i))(ids)
+    ks = jax.vmap(lambda k: jax.random.split(k, chains * 2).reshape(chains, 2, -1))(ks)
+    return ks.reshape(ids.shape[0] * chains, 2, -1)
 
 
 def _by_track(a: np.ndarray, size: int, chains: int, n_real: int) -> np.ndarray:

@@ -365,21 +365,23 @@ def segment(
     results: list[Segmentation | None] = [None] * len(ts)
     for batch in ts.batches(bucket="pow2", min_steps=1):
         data_b, regular = as_data(batch)
+        host_b = jax.tree.map(np.asarray, data_b)  # chunks are cut on the host
         fn = _batch_fn(model, regular)
         B = len(batch.index)
         size = min(chunk, B)
         for start in range(0, B, size):
             sel = np.arange(start, start + size) % B
             n_real = min(size, B - start)
-            data_c = jax.tree.map(lambda a, sel=sel: a[sel], data_b)
+            data_c = jax.tree.map(lambda a, sel=sel: jax.device_put(a[sel]), host_b)
             gidx = batch.index[sel]
             params = {}
             for p, a in draws.items():
                 shape = model.param_shape(p, dim)
+                a = np.asarray(a)
                 if per_track:
-                    params[p] = jnp.asarray(a[:, gidx])
+                    params[p] = jax.device_put(a[:, gidx])
                 else:
-                    params[p] = jnp.broadcast_to(jnp.asarray(a)[:, None], (S, size, *shape))
+                    params[p] = jax.device_put(np.broadcast_to(a[:, None], (S, size, *shape)))
             probs, vit = fn(params, data_c)
             probs, vit = np.asarray(probs), np.asarray(vit)
             for j in range(n_real):
