@@ -543,7 +543,9 @@ def load(path: str | Path, *, check_version: bool = True) -> DeepEnsemble:
             f"{mpath}: saved by bayesdiff {version}, this is {__version__}; retrain "
             "(`bayesdiff train`, `make train` for the default) or pass check_version=False"
         )
-    template = arch.build().init(
+    # the parameters' structure and shapes only: nothing is computed or compiled
+    template = jax.eval_shape(
+        arch.build().init,
         jax.random.PRNGKey(0),
         jnp.zeros((1, 32, 4), jnp.float32),
         jnp.ones((1, 32), jnp.float32),
@@ -562,7 +564,7 @@ def load(path: str | Path, *, check_version: bool = True) -> DeepEnsemble:
         except Exception as err:  # noqa: BLE001 - msgpack raises many kinds
             raise NetworkFileError(f"{wpath}: cannot read weights ({err})") from None
         shapes_ok = jax.tree.all(
-            jax.tree.map(lambda a, b: np.shape(a) == np.shape(b), params, template)
+            jax.tree.map(lambda a, b: np.shape(a) == b.shape, params, template)
         )
         if not shapes_ok:
             raise NetworkFileError(f"{wpath}: weights do not fit the architecture in the manifest")
