@@ -24,7 +24,7 @@ from numpyro.infer.util import unconstrain_fn
 from tqdm.auto import tqdm
 
 from ..errors import DiagnosticsWarning, InferenceError, MethodError, ModelError
-from ..models.base import Model, as_data
+from ..models.base import Model, as_data, take_rows
 from ..tracks import Batch, Track, TrackSet, next_power_of_two
 from . import _nuts
 from ._importance import ImportanceFit, fit_importance
@@ -603,17 +603,16 @@ def _sample_bucket(
         build=lambda: _nuts.constrainer(model_fn, model, lane_axis=0),
     )
     pointwise = pointwise_program(model, regular, "lanes", lane_axis=0)
-    host_b = jax.tree.map(np.asarray, data_b)  # chunks and lanes are cut on the host
     for start in range(0, len(batch.index), size):
         sel = np.arange(start, start + size) % len(batch.index)  # pad the last chunk
         n_real = min(size, len(batch.index) - start)
-        data_c = jax.tree.map(lambda a, sel=sel: jax.device_put(a[sel]), host_b)
+        data_c = take_rows(data_b, sel)
         z0 = init((data_c,))
         lane = np.repeat(np.arange(size), chains)  # lanes: track-major, chain-minor
-        data_l = jax.tree.map(lambda a, s=sel, ln=lane: jax.device_put(a[s][ln]), host_b)
+        data_l = take_rows(data_b, sel[lane])
         glob = batch.index[sel] if to_global is None else to_global[batch.index[sel]]
         ks = _lane_keys(master, np.asarray(glob, np.uint32), chains)
-        z0l = jax.tree.map(lambda a, lane=lane: jax.device_put(np.asarray(a)[lane]), z0)
+        z0l = take_rows(z0, lane)
         z0l = jax.vmap(_nuts.jitter)(z0l, ks[:, 0])
         if start == 0:
             _nuts.check_finite_start(

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ModelError
-from ..models.base import Model, as_data
+from ..models.base import Model, as_data, take_rows
 from ..tracks import Track, TrackSet
 from . import _arviz
 
@@ -365,14 +365,13 @@ def segment(
     results: list[Segmentation | None] = [None] * len(ts)
     for batch in ts.batches(bucket="pow2", min_steps=1):
         data_b, regular = as_data(batch)
-        host_b = jax.tree.map(np.asarray, data_b)  # chunks are cut on the host
         fn = _batch_fn(model, regular)
         B = len(batch.index)
         size = min(chunk, B)
         for start in range(0, B, size):
             sel = np.arange(start, start + size) % B
             n_real = min(size, B - start)
-            data_c = jax.tree.map(lambda a, sel=sel: jax.device_put(a[sel]), host_b)
+            data_c = take_rows(data_b, sel)
             gidx = batch.index[sel]
             params = {}
             for p, a in draws.items():

@@ -113,6 +113,13 @@ def as_data(obj: Track | Batch, pad_to: int | None = None) -> tuple[TrackData, b
     return data, not obj.has_gaps
 
 
+def take_rows(tree, idx: np.ndarray):
+    """Rows ``idx`` of every array in a pytree (a TrackData, a dict of start values), cut
+    on the host and put on the device: NumPy indexing compiles nothing, where indexing
+    a JAX array compiles a program for every new shape."""
+    return jax.tree.map(lambda a: jax.device_put(np.asarray(a)[idx]), tree)
+
+
 def _on_device(x, dtype) -> jax.Array:
     """A host value as a JAX array of ``dtype``. ``jax.device_put`` of a NumPy array
     compiles nothing; ``jnp.asarray`` compiles a small program for every new shape."""
